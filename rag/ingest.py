@@ -1,0 +1,203 @@
+"""Papers -> token-counted chunks -> embeddings -> Chroma, idempotently.
+
+Chroma is the single source of truth: each chunk's id is a hash of (paper id, chunk text, chunk
+position), so the set of ids the corpus *should* have is computed without embedding anything.
+A run diffs it against the ids already stored, embeds and adds only the missing chunks, and
+deletes the stale ones. Consequences:
+
+* re-running on an unchanged corpus embeds nothing (about a second);
+* a changed paper replaces only its own chunks;
+* an interrupted run (Ctrl-C, SIGKILL) leaves a subset of correct chunks, which the next run
+  completes — never duplicates, because an id can only be added once.
+
+Deletions happen after additions, so a crash mid-run never leaves a paper with no chunks when it
+had some before. A file lock keeps two ingests from interleaving on the same index.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from llama_index.core import Document
+from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.schema import MetadataMode, TextNode
+
+from rag.corpus import load_corpus
+from rag.embeddings import get_embedder
+from rag.errors import IndexBusy
+from rag.settings import Settings, get_settings
+from rag.types import Paper
+from rag import store
+
+# Metadata the LLM never needs and the embedding must not see: only the title is embedded with
+# the chunk text (it carries much of a paper's topic in few words).
+_HIDDEN = ["paper_id", "listing_date", "chunk_index", "n_chunks", "abstract", "source_files"]
+
+
+@dataclass
+class IngestReport:
+    papers: int = 0
+    chunks: int = 0
+    papers_added: list[str] = field(default_factory=list)
+    papers_updated: list[str] = field(default_factory=list)
+    papers_removed: list[str] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.papers} papers, {self.chunks} chunks in the index — papers added "
+            f"{len(self.papers_added)}, updated {len(self.papers_updated)}, removed "
+            f"{len(self.papers_removed)}; chunks embedded {self.chunks_added}, removed "
+            f"{self.chunks_removed}; {self.seconds:.1f} s"
+        )
+
+
+def tokenizer():
+    import tiktoken
+
+    return tiktoken.get_encoding("cl100k_base").encode
+
+
+def chunk_papers(papers: list[Paper], settings: Settings) -> list[TextNode]:
+    splitter = SentenceSplitter(
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        tokenizer=tokenizer(),
+    )
+    nodes: list[TextNode] = []
+    for p in papers:
+        doc = Document(
+            text=p.abstract,
+            id_=p.paper_id,
+            metadata={
+                "title": p.title,
+                "paper_id": p.paper_id,
+                "listing_date": p.listing_date or "",
+                "abstract": p.abstract,
+                "source_files": ",".join(p.source_files),
+            },
+            excluded_embed_metadata_keys=_HIDDEN,
+            excluded_llm_metadata_keys=_HIDDEN + ["title"],
+        )
+        pieces = splitter.get_nodes_from_documents([doc])
+        for i, node in enumerate(pieces):
+            node.metadata["chunk_index"] = i
+            node.metadata["n_chunks"] = len(pieces)
+            key = f"{p.paper_id}\x1f{i}\x1f{node.text}".encode("utf-8")
+            node.id_ = f"{p.paper_id}:{i}:{hashlib.sha1(key).hexdigest()[:12]}"
+            # Relationships point at llama-index's in-memory ids; they only bloat the store.
+            node.relationships = {}
+            nodes.append(node)
+    return nodes
+
+
+@contextmanager
+def index_lock(settings: Settings, wait: bool = False) -> Iterator[None]:
+    lock_dir = settings.chroma_dir if not settings.chroma_host else settings.home / ".index"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_dir / ".ingest.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise IndexBusy(
+                f"Another ingest is running on {lock_dir}; wait for it to finish and try again."
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _existing(coll) -> dict[str, str]:
+    """id -> paper_id for every chunk stored."""
+    out: dict[str, str] = {}
+    total = coll.count()
+    batch = 5000
+    for offset in range(0, total, batch):
+        got = coll.get(include=["metadatas"], limit=batch, offset=offset)
+        for i, m in zip(got["ids"], got["metadatas"]):
+            out[i] = (m or {}).get("paper_id", i.split(":", 1)[0])
+    return out
+
+
+def ingest(
+    path: str | Path | None = None,
+    settings: Settings | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    rebuild: bool = False,
+    wait_for_lock: bool = False,
+) -> IngestReport:
+    """Bring the index in line with the corpus at ``path`` (default: the bundled corpus).
+
+    ``progress(done, total)`` is called as chunks are embedded. Returns what changed.
+    """
+    settings = settings or get_settings()
+    started = time.perf_counter()
+    # Parse and validate everything first: a bad file must not leave a half-updated index.
+    papers = load_corpus(path or settings.corpus_dir)
+    nodes = chunk_papers(papers, settings)
+    report = IngestReport(papers=len(papers), chunks=len(nodes))
+
+    with index_lock(settings, wait=wait_for_lock):
+        if rebuild:
+            try:
+                store.client(settings, create=True).delete_collection(settings.collection)
+            except Exception:
+                pass  # nothing to delete
+        coll = store.collection(settings, create=True)
+        store.check_embed_model(coll, settings)
+        existing = _existing(coll)
+        wanted = {n.id_: n for n in nodes}
+        to_add = [n for i, n in wanted.items() if i not in existing]
+        to_remove = [i for i in existing if i not in wanted]
+
+        old_papers = set(existing.values())
+        touched = {n.metadata["paper_id"] for n in to_add} | {existing[i] for i in to_remove}
+        new_papers = {p.paper_id for p in papers}
+        titles = {p.paper_id: p.title for p in papers}
+        report.papers_added = sorted(titles[p] for p in touched if p not in old_papers)
+        report.papers_updated = sorted(
+            titles[p] for p in touched if p in old_papers and p in new_papers
+        )
+        report.papers_removed = sorted(p for p in old_papers if p not in new_papers)
+
+        if to_add:
+            embedder = get_embedder(settings.embed_model, settings.embed_batch_size)
+            vs = store.vector_store(coll)
+            batch = settings.embed_batch_size * 4
+            done = 0
+            for start in range(0, len(to_add), batch):
+                part = to_add[start : start + batch]
+                vectors = embedder.get_text_embedding_batch(
+                    [n.get_content(metadata_mode=MetadataMode.EMBED) for n in part]
+                )
+                for n, v in zip(part, vectors):
+                    n.embedding = v
+                # Committed batch by batch: a crash keeps what was embedded so far.
+                vs.add(part)
+                done += len(part)
+                if progress:
+                    progress(done, len(to_add))
+        if to_remove:
+            for start in range(0, len(to_remove), 5000):
+                coll.delete(ids=to_remove[start : start + 5000])
+        report.chunks_added = len(to_add)
+        report.chunks_removed = len(to_remove)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def index_stats(settings: Settings | None = None) -> dict[str, int]:
+    settings = settings or get_settings()
+    coll = store.collection(settings)
+    ids = _existing(coll)
+    return {"papers": len(set(ids.values())), "chunks": len(ids)}

@@ -1,0 +1,215 @@
+"""Hybrid retrieval: dense (Chroma, cosine) + BM25 (bm25s via llama-index), fused per paper.
+
+Why this shape:
+
+* Dense search finds paraphrases; BM25 finds exact names, acronyms and title words that a small
+  embedding model blurs ("MLTI", "μLO"). Each misses what the other finds.
+* Reciprocal rank fusion (score = Σ 1/(k + rank)) merges the two without calibrating their
+  incomparable scores against each other; k=60 is the value from the original RRF paper.
+* Fusion happens at the paper level (a paper's rank in a list is the rank of its best chunk), so
+  one paper with three matching chunks does not crowd out others, and each `Source` carries the
+  paper's best passages.
+* RRF scores are rank-based and say nothing about relevance, so each source also carries the
+  best dense cosine similarity of its chunks: that is what the relevance floor reads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from llama_index.core.schema import MetadataMode, TextNode
+
+from rag import store
+from rag.embeddings import get_embedder
+from rag.errors import BadInput, IndexNotFound
+from rag.settings import Settings, get_settings
+from rag.types import Source
+
+
+@dataclass
+class _Chunk:
+    id: str
+    paper_id: str
+    title: str
+    text: str
+    abstract: str
+    listing_date: str | None
+    chunk_index: int
+
+
+class _Index:
+    """The in-memory side of one collection: chunk records and the BM25 index over them.
+
+    Built from Chroma on first use and rebuilt when the collection changes (count or an
+    ingest stamp differs), so BM25 can never drift from the dense store.
+    """
+
+    def __init__(self, coll, settings: Settings):
+        self.coll = coll
+        self.settings = settings
+        got = coll.get(include=["documents", "metadatas"])
+        self.chunks: dict[str, _Chunk] = {}
+        for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+            meta = meta or {}
+            self.chunks[cid] = _Chunk(
+                cid, meta.get("paper_id", ""), meta.get("title", ""), doc or "",
+                meta.get("abstract", doc or ""), meta.get("listing_date") or None,
+                int(meta.get("chunk_index", 0)),
+            )
+        self.fingerprint = _fingerprint(coll)
+        self._bm25 = None
+        self._bm25_lock = threading.Lock()
+
+    def bm25(self):
+        with self._bm25_lock:
+            if self._bm25 is None and self.chunks:
+                import Stemmer
+                from llama_index.retrievers.bm25 import BM25Retriever
+
+                nodes = [
+                    TextNode(id_=c.id, text=c.text, metadata={"title": c.title})
+                    for c in self.chunks.values()
+                ]
+                self._bm25 = BM25Retriever.from_defaults(
+                    nodes=nodes,
+                    similarity_top_k=min(self.settings.candidates, len(nodes)),
+                    stemmer=Stemmer.Stemmer("english"),
+                    language="english",
+                )
+            return self._bm25
+
+
+_cache: dict[tuple, _Index] = {}
+_cache_lock = threading.Lock()
+
+
+def _fingerprint(coll) -> tuple:
+    return (coll.count(), (coll.metadata or {}).get("embed_model"))
+
+
+def _index(settings: Settings) -> _Index:
+    coll = store.collection(settings)
+    store.check_embed_model(coll, settings)
+    key = (str(settings.chroma_dir), settings.chroma_host, settings.collection)
+    with _cache_lock:
+        idx = _cache.get(key)
+        if idx is None or idx.fingerprint != _fingerprint(coll):
+            if coll.count() == 0:
+                raise IndexNotFound("The index is empty; run `rag ingest`.")
+            idx = _Index(coll, settings)
+            _cache[key] = idx
+    return idx
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _dense(idx: _Index, qvec: list[float], n: int) -> list[tuple[str, float]]:
+    res = idx.coll.query(
+        query_embeddings=[qvec], n_results=min(n, len(idx.chunks)), include=["distances"]
+    )
+    # Cosine space: distance = 1 - cosine similarity.
+    return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])]
+
+
+def _bm25(idx: _Index, question: str) -> list[tuple[str, float]]:
+    retriever = idx.bm25()
+    if retriever is None:
+        return []
+    return [(n.node.node_id, float(n.score or 0.0)) for n in retriever.retrieve(question)
+            if (n.score or 0.0) > 0]
+
+
+def _cosines(idx: _Index, qvec: list[float], ids: list[str]) -> dict[str, float]:
+    if not ids:
+        return {}
+    got = idx.coll.get(ids=ids, include=["embeddings"])
+    q = np.asarray(qvec, dtype=np.float32)
+    return {cid: float(np.dot(np.asarray(e, dtype=np.float32), q))
+            for cid, e in zip(got["ids"], got["embeddings"])}
+
+
+def _paper_ranking(hits: list[tuple[str, float]], idx: _Index) -> list[str]:
+    seen: dict[str, None] = {}
+    for cid, _ in hits:
+        c = idx.chunks.get(cid)
+        if c and c.paper_id not in seen:
+            seen[c.paper_id] = None
+    return list(seen)
+
+
+def retrieve(
+    question: str,
+    k: int | None = None,
+    *,
+    mode: str | None = None,
+    settings: Settings | None = None,
+    timings: dict[str, float] | None = None,
+) -> list[Source]:
+    """The ``k`` most relevant papers for ``question``, best first, each with its best passages."""
+    settings = settings or get_settings()
+    question = (question or "").strip()
+    if not question:
+        raise BadInput("The question is empty.")
+    k = settings.top_k if k is None else k
+    if k < 1:
+        raise BadInput(f"k must be at least 1 (got {k}).")
+    mode = (mode or settings.retrieval_mode).lower()
+    if mode not in {"hybrid", "dense", "bm25"}:
+        raise BadInput(f"Unknown retrieval mode {mode!r}: use hybrid, dense or bm25.")
+    t0 = time.perf_counter()
+    idx = _index(settings)
+    qvec = get_embedder(settings.embed_model, settings.embed_batch_size).get_query_embedding(
+        question
+    )
+    t1 = time.perf_counter()
+
+    dense = _dense(idx, qvec, settings.candidates) if mode != "bm25" else []
+    sparse = _bm25(idx, question) if mode != "dense" else []
+    rankings = [r for r in (_paper_ranking(dense, idx), _paper_ranking(sparse, idx)) if r]
+
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, pid in enumerate(ranking, start=1):
+            fused[pid] = fused.get(pid, 0.0) + 1.0 / (settings.rrf_k + rank)
+    top = sorted(fused, key=lambda p: -fused[p])[:k]
+
+    # Passages of the chosen papers, best first: rank chunks by their own fused score.
+    chunk_score: dict[str, float] = {}
+    for hits in (dense, sparse):
+        for rank, (cid, _) in enumerate(hits, start=1):
+            chunk_score[cid] = chunk_score.get(cid, 0.0) + 1.0 / (settings.rrf_k + rank)
+    sims = dict(dense)
+    by_paper: dict[str, list[_Chunk]] = {pid: [] for pid in top}
+    for c in idx.chunks.values():
+        if c.paper_id in by_paper:
+            by_paper[c.paper_id].append(c)
+    missing = [c.id for cs in by_paper.values() for c in cs if c.id not in sims]
+    sims.update(_cosines(idx, qvec, missing))
+
+    sources = []
+    for number, pid in enumerate(top, start=1):
+        chunks = sorted(
+            by_paper[pid], key=lambda c: (-chunk_score.get(c.id, 0.0), -sims.get(c.id, -1.0))
+        )
+        best = chunks[: settings.passages_per_source]
+        first = chunks[0]
+        sources.append(Source(
+            number=number,
+            paper_id=pid,
+            title=first.title,
+            score=round(fused[pid], 6),
+            similarity=round(max(sims.get(c.id, -1.0) for c in chunks), 4),
+            passages=[c.text for c in sorted(best, key=lambda c: c.chunk_index)],
+            abstract=first.abstract,
+            listing_date=first.listing_date,
+        ))
+    if timings is not None:
+        timings["embed_query"] = t1 - t0
+        timings["retrieve"] = time.perf_counter() - t0
+    return sources

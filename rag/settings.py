@@ -1,0 +1,170 @@
+"""The one Settings object, read from environment variables (all documented in the README).
+
+Defaults work offline with no key: the embedded local model on 127.0.0.1 and a Chroma store
+inside the project folder. Values are validated here, so a bad variable fails with a message
+naming it instead of surfacing later as an obscure error.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import SettingsError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_home() -> Path:
+    # A source checkout keeps its index and model beside the code (the README's two commands
+    # work from the clone); an installed package falls back to the user's data directory.
+    if (PROJECT_ROOT / "pyproject.toml").exists():
+        return PROJECT_ROOT
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "rag-papers"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    # --- where things live
+    home: Path = Field(default_factory=_default_home)
+    corpus_path: Path | None = None  # default: <home>/data/corpus
+    chroma_path: Path | None = None  # default: <home>/.index/chroma
+    collection: str = "papers"
+    chroma_host: str | None = None  # set to use a Chroma server (HttpClient) instead
+    chroma_port: int = Field(default=8000, ge=1, le=65535)
+
+    # --- ingest
+    chunk_size: int = Field(default=160, ge=32, le=2048)  # tiktoken (cl100k) tokens
+    chunk_overlap: int = Field(default=32, ge=0, le=512)
+    embed_model: str = "minilm"  # "minilm" (packaged all-MiniLM-L6-v2) or "fake" (tests)
+    embed_batch_size: int = Field(default=32, ge=1, le=1024)
+
+    # --- retrieval
+    top_k: int = Field(default=5, ge=1, le=50)  # papers handed to the LLM at most
+    retrieval_mode: str = "hybrid"  # hybrid | dense | bm25
+    candidates: int = Field(default=40, ge=5, le=500)  # chunks per retriever before fusion
+    rrf_k: int = Field(default=60, ge=1)
+    min_similarity: float = Field(default=0.30, ge=-1.0, le=1.0)  # relevance floor (cosine)
+    relative_floor: float = Field(default=0.75, ge=0.0, le=1.0)  # keep papers >= best * this
+    passages_per_source: int = Field(default=2, ge=1, le=10)
+
+    # --- LLM (OpenAI-compatible). Empty base_url = the embedded local server.
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    model: str = "qwen2.5-1.5b-instruct"
+    provider: str = "openai"  # "openai" (any compatible endpoint) or "fake" (tests, demos)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=320, ge=16, le=8192)
+    llm_timeout: float = Field(default=180.0, gt=0)
+    llm_retries: int = Field(default=2, ge=0, le=10)
+
+    # --- embedded local model server
+    llm_host: str = "127.0.0.1"
+    llm_port: int = Field(default=8765, ge=1, le=65535)
+    llm_threads: int = Field(default=2, ge=1, le=256)
+    llm_ctx: int = Field(default=4096, ge=512, le=32768)
+    model_path: Path | None = None  # default: <home>/.models/<gguf>
+
+    # --- answering
+    max_question_chars: int = Field(default=2000, ge=10)
+    condense_history: bool = True
+
+    # --- UI
+    ui_host: str = "127.0.0.1"
+    ui_port: int = Field(default=7860, ge=1, le=65535)
+    ui_auth: str | None = None  # "user:password"
+
+    @field_validator("retrieval_mode")
+    @classmethod
+    def _mode(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in {"hybrid", "dense", "bm25"}:
+            raise ValueError("must be one of hybrid, dense, bm25")
+        return v
+
+    @field_validator("embed_model", "provider")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.strip().lower()
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, v: str) -> str:
+        if v not in {"openai", "fake"}:
+            raise ValueError("must be 'openai' or 'fake'")
+        return v
+
+    @field_validator("embed_model")
+    @classmethod
+    def _embed(cls, v: str) -> str:
+        if v not in {"minilm", "fake"}:
+            raise ValueError("must be 'minilm' or 'fake'")
+        return v
+
+    @field_validator("ui_auth")
+    @classmethod
+    def _auth(cls, v: str | None) -> str | None:
+        if v and ":" not in v:
+            raise ValueError("must look like user:password")
+        return v or None
+
+    @model_validator(mode="after")
+    def _overlap(self) -> "Settings":
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_SIZE")
+        return self
+
+    # --- derived paths
+    @property
+    def corpus_dir(self) -> Path:
+        return self.corpus_path or self.home / "data" / "corpus"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.chroma_path or self.home / ".index" / "chroma"
+
+    @property
+    def gguf_path(self) -> Path:
+        from rag.localmodel import GGUF_NAME
+
+        return self.model_path or self.home / ".models" / GGUF_NAME
+
+    @property
+    def uses_local_llm(self) -> bool:
+        return self.provider == "openai" and not self.openai_base_url
+
+    def with_overrides(self, **kw) -> "Settings":
+        data = self.model_dump()
+        data.update({k: v for k, v in kw.items() if v is not None})
+        try:
+            return Settings.model_validate(data)
+        except ValidationError as e:
+            raise SettingsError(_describe(e)) from None
+
+
+def _describe(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ())) or "settings"
+        name = loc if loc.isupper() else f"RAG_{loc.upper()}"
+        parts.append(f"{name}: {err.get('msg')}")
+    return "Invalid setting — " + "; ".join(parts)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as e:
+        raise SettingsError(_describe(e)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
