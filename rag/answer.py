@@ -1,0 +1,230 @@
+"""Question -> (condensed question) -> sources -> prompt -> LLM -> checked, cited `Answer`.
+
+The prompt is built so the local model's prefix cache works for us: the system prompt is fixed
+(same tokens every call), and the variable part (sources, question) comes last. Evidence is the
+best-matching passages of each paper within a token budget, not whole abstracts: on 2 CPU cores
+prompt processing (~80 tokens/s) dominates the wait.
+
+Refusal has two gates. Before the LLM: if no retrieved paper clears the relevance floor, the
+answer is a refusal in milliseconds and the model is never asked. After the LLM: if the model
+says the papers don't answer, the answer is marked refused and its text normalised.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from typing import Iterable, Iterator, Union
+
+import prompts
+from rag import citations
+from rag.errors import BadInput
+from rag.llm import get_model
+from rag.retrieve import retrieve
+from rag.settings import Settings, get_settings
+from rag.types import Answer, Source, Status
+
+Event = Union[str, Status, Answer]
+History = Iterable[Union[dict, tuple, list]]
+
+NOTHING_RELEVANT = (
+    "The papers in this collection don't say anything about this: no paper I searched is "
+    "relevant enough to answer from."
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _token_len(text: str) -> int:
+    from rag.ingest import tokenizer
+
+    return len(tokenizer()(text))
+
+
+def clean_question(question: str, settings: Settings) -> str:
+    if not isinstance(question, str):
+        raise BadInput("The question must be text.")
+    # Lone surrogates (invalid Unicode from a broken client) become U+FFFD instead of crashing
+    # the tokenizer later; control characters are dropped.
+    q = question.encode("utf-8", "replace").decode("utf-8")
+    q = unicodedata.normalize("NFC", _CONTROL.sub(" ", q))
+    q = " ".join(q.split())
+    if not q:
+        raise BadInput("The question is empty; type a question about the papers.")
+    if len(q) > settings.max_question_chars:
+        raise BadInput(
+            f"The question is {len(q):,} characters long; the limit is "
+            f"{settings.max_question_chars:,} (RAG_MAX_QUESTION_CHARS). Shorten it."
+        )
+    return q
+
+
+def normalise_history(history: History | None) -> list[tuple[str, str]]:
+    """Accepts [(user, assistant), ...] or OpenAI/Gradio-style [{'role','content'}, ...]."""
+    turns: list[tuple[str, str]] = []
+    pending_user: str | None = None
+    for item in history or []:
+        if isinstance(item, dict):
+            role, content = item.get("role"), item.get("content")
+            if not isinstance(content, str):
+                continue
+            if role == "user":
+                pending_user = content
+            elif role == "assistant" and pending_user is not None:
+                turns.append((pending_user, content))
+                pending_user = None
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            u, a = item
+            if isinstance(u, str):
+                turns.append((u, a if isinstance(a, str) else ""))
+    return turns
+
+
+def condense(question: str, history: list[tuple[str, str]], settings: Settings) -> str:
+    """Rewrite a follow-up into a standalone question (only the last two turns matter)."""
+    lines = []
+    for user, assistant in history[-2:]:
+        lines.append(f"User: {user}")
+        short = re.sub(r"\s*\[\d+\]", "", assistant)[:400]
+        lines.append(f"Assistant: {short}")
+    msg = prompts.render("condense", history="\n".join(lines), question=question)
+    out = get_model(settings).complete(
+        [{"role": "user", "content": msg}], max_tokens=80, stop=["\n"]
+    ).strip().strip('"')
+    out = re.sub(r"^(standalone question:)\s*", "", out, flags=re.I).strip()
+    return out if len(out) >= 3 else question
+
+
+def select_sources(sources: list[Source], settings: Settings) -> list[Source]:
+    """Which retrieved papers go into the prompt: the relevance floor, then a score-gap rule
+    (papers far below the best one are noise to a small model and cost prompt time)."""
+    if not sources:
+        return []
+    best = max(s.similarity for s in sources)
+    if best < settings.min_similarity:
+        return []
+    cutoff = max(settings.min_similarity, best * settings.relative_floor)
+    return [s for s in sources if s.similarity >= cutoff]
+
+
+def build_context(selected: list[Source], budget: int) -> str:
+    """The sources block: every paper's best passage first, then second passages while the
+    token budget allows."""
+    texts = {s.number: [s.passages[0]] if s.passages else [s.abstract] for s in selected}
+    used = sum(_token_len(t[0]) for t in texts.values())
+    for s in selected:
+        for extra in s.passages[1:]:
+            cost = _token_len(extra)
+            if used + cost > budget:
+                break
+            texts[s.number].append(extra)
+            used += cost
+    return "\n\n".join(
+        prompts.render("source", number=s.number, title=s.title, text=" … ".join(texts[s.number]))
+        for s in selected
+    )
+
+
+def build_messages(question: str, selected: list[Source], settings: Settings) -> list[dict]:
+    system = prompts.render("answer_system", max_sentences=4)
+    user = prompts.render(
+        "answer_user", sources=build_context(selected, settings.context_tokens), question=question
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def ask_stream(
+    question: str,
+    *,
+    history: History | None = None,
+    top_k: int | None = None,
+    mode: str | None = None,
+    settings: Settings | None = None,
+) -> Iterator[Event]:
+    """Yield `Status` progress events and answer text deltas, then the final `Answer`.
+
+    Text deltas carry citation markers already renumbered as the final answer will show them;
+    the final `Answer.text` is authoritative (it adds citations attached after generation).
+    """
+    settings = settings or get_settings()
+    if top_k is not None and top_k < 1:
+        raise BadInput(f"top_k must be at least 1 (got {top_k}).")
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    q = clean_question(question, settings)
+    turns = normalise_history(history)
+    standalone = q
+    if turns and settings.condense_history:
+        yield Status("condensing", "Reading the conversation…")
+        t = time.perf_counter()
+        standalone = condense(q, turns, settings)
+        timings["condense"] = time.perf_counter() - t
+
+    yield Status("retrieving", "Searching the papers…")
+    sources = retrieve(standalone, top_k or settings.top_k, mode=mode, settings=settings,
+                       timings=timings)
+    selected = select_sources(sources, settings)
+    # Number the prompt's sources 1..n; the rest follow, so every Source keeps a unique number.
+    ordered = selected + [s for s in sources if s not in selected]
+    for i, s in enumerate(ordered, start=1):
+        s.number = i
+        s.shown_to_llm = s in selected
+    answer = Answer(question=q, text="", sources=ordered,
+                    standalone_question=standalone if standalone != q else None,
+                    timings=timings, model=get_model_name(settings))
+
+    if not selected:
+        answer.text, answer.refused = NOTHING_RELEVANT, True
+        timings["total"] = time.perf_counter() - t_start
+        yield answer
+        return
+
+    yield Status("reading", f"Reading {len(selected)} paper{'s' if len(selected) > 1 else ''}…")
+    messages = build_messages(standalone, selected, settings)
+    model = get_model(settings)
+    yield Status("answering", "Writing the answer…")
+    renumber = citations.StreamRenumberer({s.number for s in selected})
+    raw = []
+    t_llm = time.perf_counter()
+    for delta in model.stream(messages, max_tokens=settings.max_tokens):
+        if not raw:
+            timings["first_token"] = time.perf_counter() - t_start
+        raw.append(delta)
+        shown = renumber.feed(delta)
+        if shown:
+            yield shown
+    tail = renumber.flush()
+    if tail:
+        yield tail
+    timings["generate"] = time.perf_counter() - t_llm
+
+    checked = citations.check("".join(raw), selected)
+    answer.text = checked.text
+    answer.citations = checked.citations
+    answer.refused = checked.refused
+    answer.unsupported = checked.unsupported
+    answer.flagged_numbers = checked.flagged_numbers
+    answer.raw_text = "".join(raw)
+    timings["total"] = time.perf_counter() - t_start
+    yield answer
+
+
+def ask(
+    question: str,
+    *,
+    history: History | None = None,
+    top_k: int | None = None,
+    mode: str | None = None,
+    settings: Settings | None = None,
+) -> Answer:
+    """Answer ``question`` from the papers, with citations. See `ask_stream` for streaming."""
+    for event in ask_stream(question, history=history, top_k=top_k, mode=mode, settings=settings):
+        if isinstance(event, Answer):
+            return event
+    raise AssertionError("ask_stream ended without an Answer")  # pragma: no cover
+
+
+def get_model_name(settings: Settings) -> str:
+    from rag.llm import describe
+
+    return describe(settings)

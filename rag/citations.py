@@ -1,0 +1,228 @@
+"""Post-generation citation handling: parse, validate, attach, renumber, check numbers.
+
+A small model often drops or invents citation markers, so what it writes is not trusted as is:
+
+1. Markers ([1], [2, 3], [1][2], "Source 2") are parsed per sentence and mapped to sources.
+   Markers that point at no source are removed.
+2. A sentence with no marker gets the source whose text covers most of its content words,
+   when that coverage is high enough (otherwise it stays uncited and is reported).
+3. Citations are renumbered 1..m — the model's own markers in order of first use (the numbers
+   already shown while streaming), then attached ones — so the numbers the user sees match the
+   reference list exactly.
+4. Every number in a sentence (counts, percentages, years…) must appear in one of the sources
+   it cites; the ones that don't are flagged, and so is their sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rag.types import Citation, Source
+
+_MARKER = re.compile(r"\[(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\]", re.I)
+_SOURCE_WORD = re.compile(r"\(?\b[Ss]ource\s+(\d+)\)?")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)(\s*%|x\b|×)?")
+_WORD = re.compile(r"[a-z][a-z0-9\-]+")
+_STOP = set(
+    "the a an and or of to in on for with by from as at is are was were be been this that these "
+    "those it its their they we our which who whom what when where how why than then also can "
+    "such into over under using use used based paper papers propose proposes proposed method "
+    "approach show shows results new model models not no more most both each other".split()
+)
+REFUSAL = "The papers in this collection don't say."
+_REFUSAL_PATTERNS = re.compile(
+    r"(don['’]t|do not|does not|doesn['’]t) (say|mention|contain|provide|address|specify|state)"
+    r"|no (information|mention)|not (mentioned|specified|stated|provided|addressed)"
+    r"|cannot (answer|be answered|determine)|can['’]t (answer|determine)|unable to answer",
+    re.I,
+)
+
+
+@dataclass
+class CheckedAnswer:
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    refused: bool = False
+    unsupported: list[str] = field(default_factory=list)
+    flagged_numbers: list[str] = field(default_factory=list)
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text.strip()) if s and s.strip()]
+
+
+def strip_markers(text: str) -> str:
+    """A sentence without its citation markers: "Foo [1][2]." -> "Foo." """
+    out = _MARKER.sub("", text)
+    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", out)).strip()
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def numbers_in(text: str) -> list[str]:
+    out = []
+    for m in _NUMBER.finditer(_MARKER.sub(" ", text)):
+        num = m.group(1).rstrip(".,")
+        if num:
+            out.append(num)
+    return out
+
+
+def _norm_num(n: str) -> str:
+    return n.replace(",", "")
+
+
+def _numbers_of(text: str) -> set[str]:
+    return {_norm_num(n) for n in numbers_in(text)} | {
+        _norm_num(m) for m in re.findall(r"\d+(?:[.,]\d+)*", text)
+    }
+
+
+def is_refusal(text: str) -> bool:
+    t = text.strip()
+    return not t or bool(_REFUSAL_PATTERNS.search(t)) and len(split_sentences(t)) <= 2
+
+
+def _coverage(sentence: str, source: Source) -> float:
+    words = content_words(_MARKER.sub(" ", sentence))
+    if not words:
+        return 0.0
+    src = content_words(source.title + " " + source.abstract)
+    return len(words & src) / len(words)
+
+
+def best_snippet(sentence: str, source: Source) -> str:
+    """The passage of `source` that shares most content words with `sentence`."""
+    words = content_words(sentence)
+    candidates = split_sentences(source.abstract) or [source.abstract]
+    return max(candidates, key=lambda s: len(words & content_words(s)))
+
+
+def check(text: str, sources: list[Source], attach_threshold: float = 0.6) -> CheckedAnswer:
+    """Turn the model's raw text into a checked answer (see module docstring)."""
+    by_num = {s.number: s for s in sources}
+    raw = text.strip()
+    if is_refusal(raw):
+        return CheckedAnswer(text=REFUSAL, refused=True)
+
+    sentences = split_sentences(raw)
+    order: dict[int, int] = {}  # source number -> display number
+    snippets: dict[int, str] = {}
+    out_sentences: list[tuple[str, list[int], list[int]]] = []
+    unsupported: list[str] = []
+    flagged: list[str] = []
+
+    for sent in sentences:
+        cited: list[int] = []
+        for m in _MARKER.finditer(sent):
+            cited += [int(x) for x in re.findall(r"\d+", m.group(1))]
+        for m in _SOURCE_WORD.finditer(sent):
+            cited.append(int(m.group(1)))
+        body = strip_markers(_SOURCE_WORD.sub("", sent))
+        if not body or not re.search(r"\w", body):
+            # A line holding only markers ("[1][2]") cites for the sentence before it.
+            if out_sentences and cited:
+                valid = [n for n in dict.fromkeys(cited) if n in by_num]
+                prev_body, prev_valid, prev_explicit = out_sentences[-1]
+                out_sentences[-1] = (
+                    prev_body, list(dict.fromkeys(prev_valid + valid)),
+                    list(dict.fromkeys(prev_explicit + valid)),
+                )
+            continue
+        explicit = [n for n in dict.fromkeys(cited) if n in by_num]
+        valid = list(explicit)
+        if not valid and sources:
+            cov = {s.number: _coverage(body, s) for s in sources}
+            best = max(cov, key=cov.get)
+            if cov[best] >= attach_threshold:
+                valid = [best]
+        out_sentences.append((body, valid, explicit))
+
+    # Display numbers: explicit markers first, in order of first use (exactly what the stream
+    # showed), then sources attached after generation. Sequential, no gaps.
+    for _, valid, explicit in out_sentences:
+        for n in explicit:
+            order.setdefault(n, len(order) + 1)
+    for _, valid, _ in out_sentences:
+        for n in valid:
+            order.setdefault(n, len(order) + 1)
+
+    parts = []
+    for body, valid, _ in out_sentences:
+        for n in valid:
+            snippets.setdefault(n, best_snippet(body, by_num[n]))
+        nums = numbers_in(body)
+        if valid:
+            allowed = set().union(*(_numbers_of(by_num[n].title + " " + by_num[n].abstract)
+                                    for n in valid))
+            bad = [x for x in nums if _norm_num(x) not in allowed]
+        else:
+            bad = nums
+        if bad or not valid:
+            unsupported.append(body)
+        flagged += [x for x in bad if x not in flagged]
+        markers = "".join(f"[{order[n]}]" for n in sorted(valid, key=order.get))
+        if markers:
+            # Keep the sentence's final punctuation after the markers: "… cost [1]."
+            m = re.match(r"^(.*?)([.!?]*)$", body, re.S)
+            parts.append(f"{m.group(1).rstrip()} {markers}{m.group(2)}")
+        else:
+            parts.append(body)
+
+    citations = [
+        Citation(number=d, paper_id=by_num[n].paper_id, title=by_num[n].title,
+                 snippet=snippets[n], source_number=n)
+        for n, d in sorted(order.items(), key=lambda kv: kv[1])
+    ]
+    return CheckedAnswer(
+        text=" ".join(parts), citations=citations, refused=False,
+        unsupported=unsupported, flagged_numbers=flagged,
+    )
+
+
+class StreamRenumberer:
+    """Rewrites citation markers in a token stream as they arrive, with the same numbering the
+    final checked answer will use for explicit markers (first use → 1, 2, …); markers that point
+    at no source are dropped. Text inside an unfinished "[…" is held back until it closes."""
+
+    def __init__(self, valid_numbers: set[int]):
+        self.valid = valid_numbers
+        self.order: dict[int, int] = {}
+        self.buf = ""
+
+    def _render(self, marker: str) -> str:
+        nums = [int(x) for x in re.findall(r"\d+", marker)]
+        out = ""
+        for n in nums:
+            if n in self.valid:
+                self.order.setdefault(n, len(self.order) + 1)
+                out += f"[{self.order[n]}]"
+        return out
+
+    def feed(self, delta: str) -> str:
+        self.buf += delta
+        out = ""
+        while self.buf:
+            i = self.buf.find("[")
+            if i < 0:
+                out, self.buf = out + self.buf, ""
+                break
+            out, self.buf = out + self.buf[:i], self.buf[i:]
+            j = self.buf.find("]")
+            if j < 0:
+                if len(self.buf) > 24:  # not a marker after all
+                    out, self.buf = out + self.buf, ""
+                break
+            token = self.buf[: j + 1]
+            m = _MARKER.fullmatch(token)
+            out += self._render(m.group(1)) if m else token
+            self.buf = self.buf[j + 1 :]
+        return out
+
+    def flush(self) -> str:
+        out, self.buf = self.buf, ""
+        return out

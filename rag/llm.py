@@ -1,0 +1,280 @@
+"""Chat models behind one small interface, and the embedded local server's lifecycle.
+
+* `OpenAIChat`: any OpenAI-compatible endpoint through the `openai` client (hosted APIs, vLLM,
+  Ollama, llama.cpp). When no `OPENAI_BASE_URL` is set it talks to the project's own embedded
+  server on 127.0.0.1, starting it on demand and stopping it when the process exits.
+* `FakeChat`: deterministic, offline, for tests and demos (`RAG_PROVIDER=fake`). Replies can be
+  queued; otherwise it answers extractively from the first source in the prompt.
+
+Failures become `LLMUnavailable` with a message that says what to do. A stream that breaks
+mid-answer raises too: a partial answer is never returned as if it were complete.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import deque
+from typing import Iterator, Protocol
+
+from rag.errors import LLMUnavailable, ModelNotPrepared
+from rag.settings import Settings, get_settings
+
+Message = dict[str, str]
+
+
+class ChatModel(Protocol):
+    name: str
+
+    def stream(self, messages: list[Message], *, max_tokens: int, stop: list[str] | None = None
+               ) -> Iterator[str]: ...
+
+    def complete(self, messages: list[Message], *, max_tokens: int,
+                 stop: list[str] | None = None) -> str: ...
+
+
+class OpenAIChat:
+    def __init__(self, settings: Settings, base_url: str, api_key: str):
+        from openai import OpenAI
+
+        self.settings = settings
+        self.name = settings.model
+        self.base_url = base_url
+        self.client = OpenAI(
+            base_url=base_url, api_key=api_key, timeout=settings.llm_timeout,
+            max_retries=settings.llm_retries,
+        )
+
+    def stream(self, messages, *, max_tokens, stop=None):
+        import openai
+
+        try:
+            resp = self.client.chat.completions.create(
+                model=self.name, messages=messages, stream=True, max_tokens=max_tokens,
+                temperature=self.settings.temperature, stop=stop or None,
+            )
+            finished = False
+            for chunk in resp:
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                delta = choice.delta.content if choice.delta else None
+                if delta:
+                    yield delta
+                if choice.finish_reason:
+                    finished = True
+            if not finished:
+                raise LLMUnavailable(
+                    f"The model's answer stream from {self.base_url} ended before the answer "
+                    "was complete; try again."
+                )
+        except openai.APITimeoutError:
+            raise LLMUnavailable(
+                f"The model at {self.base_url} did not answer within {self.settings.llm_timeout:.0f}"
+                " s; try again, or raise RAG_LLM_TIMEOUT."
+            ) from None
+        except openai.APIConnectionError:
+            raise LLMUnavailable(
+                f"Cannot reach the model endpoint {self.base_url}. Is the server running? "
+                "(Unset OPENAI_BASE_URL to use the embedded local model.)"
+            ) from None
+        except openai.RateLimitError:
+            raise LLMUnavailable(
+                f"The model endpoint {self.base_url} is rate-limiting requests (HTTP 429) even "
+                "after retries; wait a moment and try again."
+            ) from None
+        except openai.AuthenticationError:
+            raise LLMUnavailable(
+                f"The model endpoint {self.base_url} rejected the API key (HTTP 401); check "
+                "OPENAI_API_KEY."
+            ) from None
+        except openai.NotFoundError:
+            raise LLMUnavailable(
+                f"The endpoint {self.base_url} has no model {self.name!r} (HTTP 404); check "
+                "RAG_MODEL."
+            ) from None
+        except openai.APIStatusError as e:
+            raise LLMUnavailable(
+                f"The model endpoint {self.base_url} failed with HTTP {e.status_code}; try again "
+                "later."
+            ) from None
+        except openai.APIError as e:
+            # Malformed responses (bad JSON in the stream) land here.
+            raise LLMUnavailable(
+                f"The model endpoint {self.base_url} sent a response that could not be read "
+                f"({type(e).__name__}); try again."
+            ) from None
+
+    def complete(self, messages, *, max_tokens, stop=None):
+        return "".join(self.stream(messages, max_tokens=max_tokens, stop=stop))
+
+
+class FakeChat:
+    """Deterministic stand-in for tests and offline demos. Records every prompt in `history`."""
+
+    name = "fake"
+
+    def __init__(self):
+        self.replies: deque[str] = deque()
+        self.history: list[list[Message]] = []
+
+    def enqueue(self, *replies: str) -> None:
+        self.replies.extend(replies)
+
+    def _reply(self, messages: list[Message]) -> str:
+        if self.replies:
+            return self.replies.popleft()
+        prompt = messages[-1]["content"]
+        if "Standalone question:" in prompt:
+            return re.search(r"Follow-up question: (.*)", prompt).group(1).strip()
+        m = re.search(r"^\[1\] (.+)\n(.+?)(?:\n\n\[2\]|\n\nQuestion:)", prompt, re.M | re.S)
+        if not m:
+            return "The papers in this collection don't say."
+        first_sentence = re.split(r"(?<=[.!?])\s+", m.group(2).strip())[0]
+        return f"According to {m.group(1).strip()}, {first_sentence} [1]"
+
+    def stream(self, messages, *, max_tokens, stop=None):
+        self.history.append(messages)
+        text = self._reply(messages)
+        for piece in re.findall(r"\S+\s*", text):
+            yield piece
+
+    def complete(self, messages, *, max_tokens, stop=None):
+        return "".join(self.stream(messages, max_tokens=max_tokens, stop=stop))
+
+
+# ---------------------------------------------------------------- embedded local server
+
+class LocalServer:
+    """llama-cpp-python's OpenAI-compatible server for the packaged GGUF, on 127.0.0.1."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.url = f"http://{settings.llm_host}:{settings.llm_port}/v1"
+        self.proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    def healthy(self, timeout: float = 1.0) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/models", timeout=timeout) as r:
+                return r.status == 200
+        except Exception:
+            return False
+
+    def command(self) -> list[str]:
+        s = self.settings
+        return [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(s.gguf_path), "--model_alias", s.model,
+            "--host", s.llm_host, "--port", str(s.llm_port),
+            "--n_ctx", str(s.llm_ctx), "--n_threads", str(s.llm_threads),
+            "--n_threads_batch", str(s.llm_threads), "--n_batch", "512",
+        ]
+
+    def check_prepared(self) -> None:
+        from rag.localmodel import is_ready
+
+        if not is_ready(self.settings.gguf_path):
+            raise ModelNotPrepared(
+                f"The local model is not assembled at {self.settings.gguf_path}; run "
+                "`rag prepare-model` (or `make run`), or set OPENAI_BASE_URL to another endpoint."
+            )
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError:
+            raise ModelNotPrepared(
+                "llama-cpp-python is not installed; run `make install` (it compiles once, "
+                "~7 min), or set OPENAI_BASE_URL to another OpenAI-compatible endpoint."
+            ) from None
+
+    def ensure(self, wait: float = 180.0) -> str:
+        with self._lock:
+            if self.healthy():
+                return self.url
+            self.check_prepared()
+            if self.proc is None or self.proc.poll() is not None:
+                log = self.settings.gguf_path.parent / "llm-server.log"
+                log.parent.mkdir(parents=True, exist_ok=True)
+                self.proc = subprocess.Popen(
+                    self.command(), stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True,
+                )
+                atexit.register(self.stop)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise LLMUnavailable(
+                        f"The local model server exited (code {self.proc.returncode}); see "
+                        f"{self.settings.gguf_path.parent / 'llm-server.log'}. Is port "
+                        f"{self.settings.llm_port} taken? Set RAG_LLM_PORT to another one."
+                    )
+                if self.healthy(timeout=0.5):
+                    return self.url
+                time.sleep(0.25)
+            self.stop()
+            raise LLMUnavailable(f"The local model server did not start within {wait:.0f} s.")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
+
+    def serve_forever(self) -> int:
+        """`rag serve-llm`: run the server in the foreground until interrupted."""
+        self.check_prepared()
+        return subprocess.call(self.command())
+
+
+_servers: dict[tuple, LocalServer] = {}
+_models: dict[tuple, ChatModel] = {}
+_fake = FakeChat()
+_registry_lock = threading.Lock()
+
+
+def local_server(settings: Settings) -> LocalServer:
+    key = (settings.llm_host, settings.llm_port, str(settings.gguf_path))
+    with _registry_lock:
+        if key not in _servers:
+            _servers[key] = LocalServer(settings)
+        return _servers[key]
+
+
+def fake_model() -> FakeChat:
+    return _fake
+
+
+def get_model(settings: Settings | None = None) -> ChatModel:
+    settings = settings or get_settings()
+    if settings.provider == "fake":
+        return _fake
+    if settings.uses_local_llm:
+        base_url = local_server(settings).ensure()
+        api_key = "local"
+    else:
+        base_url = settings.openai_base_url
+        api_key = settings.openai_api_key or os.environ.get("OPENAI_API_KEY") or "none"
+    key = (base_url, api_key, settings.model, settings.temperature, settings.llm_timeout)
+    with _registry_lock:
+        if key not in _models:
+            _models[key] = OpenAIChat(settings, base_url, api_key)
+        return _models[key]
+
+
+def describe(settings: Settings | None = None) -> str:
+    """Human-readable 'which model, where' for the UI and CLI."""
+    settings = settings or get_settings()
+    if settings.provider == "fake":
+        return "fake model (tests/demo)"
+    if settings.uses_local_llm:
+        return f"{settings.model} (embedded, {settings.llm_host}:{settings.llm_port})"
+    return f"{settings.model} @ {settings.openai_base_url}"

@@ -1,0 +1,82 @@
+"""Shared fixtures: an isolated environment, the fake LLM and a fake-embedded index.
+
+Default tests never touch the real models: `RAG_PROVIDER=fake` (scripted/extractive LLM) and
+`RAG_EMBED_MODEL=fake` (deterministic hashed bag-of-words) keep them fast and offline.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import rag  # noqa: F401  (offline env first)
+from rag import retrieve as retrieve_mod
+from rag.llm import fake_model
+from rag.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "data" / "corpus"
+
+_RAG_VARS = [k for k in os.environ if k.startswith("RAG_") or k.startswith("OPENAI_")]
+
+
+def fake_env(home: Path) -> dict[str, str]:
+    return {
+        "RAG_HOME": str(home),
+        "RAG_CHROMA_PATH": str(home / "chroma"),
+        "RAG_CORPUS_PATH": str(CORPUS),
+        "RAG_EMBED_MODEL": "fake",
+        "RAG_PROVIDER": "fake",
+    }
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch):
+    for k in _RAG_VARS:
+        monkeypatch.delenv(k, raising=False)
+    get_settings.cache_clear()
+    fake = fake_model()
+    fake.replies.clear()
+    fake.history.clear()
+    yield
+    get_settings.cache_clear()
+    retrieve_mod.clear_cache()
+
+
+@pytest.fixture(scope="session")
+def fake_index_home(tmp_path_factory) -> Path:
+    """The bundled corpus ingested once with the fake embedder."""
+    from rag.ingest import ingest
+
+    home = tmp_path_factory.mktemp("fake-index")
+    env = fake_env(home)
+    ingest(CORPUS, settings=Settings(**{k[4:].lower(): v for k, v in env.items()}))
+    return home
+
+
+@pytest.fixture
+def fake_settings(fake_index_home, monkeypatch) -> Settings:
+    """Env pointing at the shared fake index, with the fake LLM; `get_settings()` agrees."""
+    for k, v in fake_env(fake_index_home).items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    retrieve_mod.clear_cache()
+    return get_settings()
+
+
+@pytest.fixture
+def empty_settings(tmp_path, monkeypatch) -> Settings:
+    """Fake models and a fresh, empty home: for tests that ingest their own corpus."""
+    for k, v in fake_env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    retrieve_mod.clear_cache()
+    return get_settings()
+
+
+@pytest.fixture
+def llm():
+    """The fake LLM: `llm.enqueue("reply")`; `llm.history` holds every prompt sent."""
+    return fake_model()
