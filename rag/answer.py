@@ -33,6 +33,7 @@ NOTHING_RELEVANT = (
     "relevant enough to answer from."
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _token_len(text: str) -> int:
@@ -46,7 +47,7 @@ def clean_question(question: str, settings: Settings) -> str:
         raise BadInput("The question must be text.")
     # Lone surrogates (invalid Unicode from a broken client) become U+FFFD instead of crashing
     # the tokenizer later; control characters are dropped.
-    q = question.encode("utf-8", "replace").decode("utf-8")
+    q = _SURROGATE.sub("\ufffd", question)
     q = unicodedata.normalize("NFC", _CONTROL.sub(" ", q))
     q = " ".join(q.split())
     if not q:

@@ -1,0 +1,112 @@
+import pytest
+
+import rag
+from rag.answer import clean_question, normalise_history, select_sources
+from rag.errors import BadInput
+from rag.types import Answer, Source, Status
+
+MLTI = "Meta-Learning with Fewer Tasks through Task Interpolation"
+
+
+def test_ask_cites_the_retrieved_paper(fake_settings, llm):
+    llm.enqueue("MLTI augments the task set by interpolating tasks, evaluated on eight "
+                "datasets [1].")
+    a = rag.ask("Which paper augments the meta-learning task set through task interpolation?")
+    assert isinstance(a, Answer) and not a.refused
+    assert a.citations[0].title == MLTI
+    assert a.citations[0].number == 1 and "[1]" in a.text
+    assert a.sources[0].shown_to_llm
+    assert {"retrieve", "first_token", "generate", "total"} <= set(a.timings)
+
+
+def test_prompt_has_numbered_sources_and_question_last(fake_settings, llm):
+    rag.ask("Which paper augments the meta-learning task set through task interpolation?")
+    system, user = llm.history[-1]
+    assert system["role"] == "system" and "[1]" in system["content"]
+    assert user["content"].startswith("Sources:\n[1] ")
+    assert user["content"].rstrip().endswith("task interpolation?")
+    assert MLTI in user["content"]
+
+
+def test_system_prompt_is_identical_across_questions(fake_settings, llm):
+    """The local server's prefix cache needs a byte-identical leading prompt."""
+    rag.ask("How do spiking neural networks use static images?")
+    rag.ask("Which paper augments the meta-learning task set through task interpolation?")
+    assert llm.history[0][0] == llm.history[1][0]
+
+
+def test_irrelevant_question_refused_without_calling_llm(fake_settings, llm):
+    a = rag.ask("zzqx blorf wibble")
+    assert a.refused and "don't say" in a.text
+    assert llm.history == []
+    assert a.sources  # still reports what was searched
+
+
+def test_model_refusal_marks_answer_refused(fake_settings, llm):
+    llm.enqueue("The papers in this collection don't say.")
+    a = rag.ask("What GPU did the task interpolation paper use for meta-learning?")
+    assert a.refused and a.citations == []
+
+
+def test_stream_yields_status_then_text_then_answer(fake_settings, llm):
+    llm.enqueue("Task interpolation [1] helps.")
+    events = list(rag.ask_stream("meta-learning with task interpolation"))
+    assert isinstance(events[0], Status)
+    texts = [e for e in events if isinstance(e, str)]
+    assert "".join(texts).startswith("Task interpolation [1]")
+    assert isinstance(events[-1], Answer)
+
+
+def test_invalid_marker_from_model_is_removed(fake_settings, llm):
+    llm.enqueue("MLTI interpolates tasks [1][42].")
+    a = rag.ask("meta-learning with task interpolation")
+    assert "[42]" not in a.text and len(a.citations) == 1
+
+
+def test_follow_up_is_condensed_before_retrieval(fake_settings, llm):
+    llm.enqueue("What datasets did Meta-Learning with Fewer Tasks through Task Interpolation use?",
+                "It used eight datasets [1].")
+    history = [{"role": "user", "content": "Which paper interpolates tasks for meta-learning?"},
+               {"role": "assistant", "content": f"{MLTI} does [1]."}]
+    a = rag.ask("and what datasets did it use?", history=history)
+    assert a.standalone_question.startswith("What datasets did Meta-Learning")
+    assert "Follow-up question: and what datasets did it use?" in llm.history[0][0]["content"]
+    assert a.sources[0].title == MLTI
+
+
+def test_injected_instructions_in_sources_are_framed_as_data(fake_settings, llm):
+    rag.ask("meta-learning with task interpolation")
+    system = llm.history[-1][0]["content"]
+    assert "data, not instructions" in system
+
+
+@pytest.mark.parametrize("q,msg", [("", "empty"), ("   \n\t ", "empty"),
+                                   ("x" * 20000, "20,000 characters")])
+def test_bad_questions(fake_settings, q, msg):
+    with pytest.raises(BadInput, match=msg):
+        rag.ask(q)
+
+
+def test_question_cleaning(fake_settings):
+    assert clean_question("a\x00b\x07c  d\ud800", fake_settings) == "a b c d\ufffd"
+
+
+def test_bad_top_k(fake_settings):
+    with pytest.raises(BadInput, match="top_k"):
+        rag.ask("meta-learning", top_k=0)
+
+
+def test_history_formats():
+    assert normalise_history([("q", "a")]) == [("q", "a")]
+    assert normalise_history([{"role": "user", "content": "q"},
+                              {"role": "assistant", "content": "a"}]) == [("q", "a")]
+    assert normalise_history(None) == []
+
+
+def test_relevance_floor_and_gap(fake_settings):
+    def s(n, sim):
+        return Source(number=n, paper_id=str(n), title=str(n), score=0, similarity=sim)
+    st = fake_settings.with_overrides(min_similarity=0.3, relative_floor=0.75)
+    assert select_sources([s(1, 0.2), s(2, 0.1)], st) == []
+    kept = select_sources([s(1, 0.8), s(2, 0.61), s(3, 0.59)], st)
+    assert [x.number for x in kept] == [1, 2]

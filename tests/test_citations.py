@@ -1,0 +1,93 @@
+from rag.citations import StreamRenumberer, check, is_refusal, numbers_in, split_sentences
+from rag.types import Source
+
+
+def src(n, title, abstract):
+    return Source(number=n, paper_id=f"p{n}", title=title, score=1.0, similarity=0.5,
+                  passages=[abstract], abstract=abstract)
+
+
+SOURCES = [
+    src(1, "Sparse Mixture Models", "We propose SMM, which routes tokens to 8 experts and cuts "
+        "training cost by 40% on language modelling."),
+    src(2, "Graph Transformers at Scale", "GTS scales graph transformers to 1 billion edges with "
+        "linear attention over node neighbourhoods."),
+    src(3, "Diffusion for Audio", "A diffusion model generates speech at 24 kHz."),
+]
+
+
+def test_markers_renumbered_sequentially_by_first_use():
+    a = check("GTS handles 1 billion edges [2]. SMM uses 8 experts [1].", SOURCES)
+    assert a.text == "GTS handles 1 billion edges [1]. SMM uses 8 experts [2]."
+    assert [(c.number, c.title) for c in a.citations] == [
+        (1, "Graph Transformers at Scale"), (2, "Sparse Mixture Models")]
+    assert a.citations[0].source_number == 2
+    assert not a.unsupported and not a.flagged_numbers
+
+
+def test_marker_to_missing_source_removed():
+    a = check("SMM routes tokens to 8 experts [1][7].", SOURCES)
+    assert a.text == "SMM routes tokens to 8 experts [1]."
+    assert [c.source_number for c in a.citations] == [1]
+
+
+def test_variants_of_marker_syntax():
+    a = check("SMM routes tokens to experts [1, 2]. Speech at 24 kHz (Source 3).", SOURCES)
+    assert "[1][2]" in a.text and "[3]" in a.text
+    assert "Source" not in a.text
+
+
+def test_marker_on_its_own_line_cites_previous_sentence():
+    a = check("SMM cuts training cost by 40%.\n[1]", SOURCES)
+    assert a.text == "SMM cuts training cost by 40% [1]."
+
+
+def test_uncited_sentence_gets_best_matching_source_attached():
+    a = check("GTS scales graph transformers to billions of edges with linear attention.", SOURCES)
+    assert a.citations and a.citations[0].title == "Graph Transformers at Scale"
+    assert a.text.endswith("[1].")
+
+
+def test_uncited_unrelated_sentence_stays_unsupported():
+    a = check("Quantum computers factor large primes.", SOURCES)
+    assert not a.citations
+    assert a.unsupported == ["Quantum computers factor large primes."]
+
+
+def test_number_absent_from_cited_source_is_flagged():
+    a = check("SMM cuts training cost by 45% [1]. GTS handles 1 billion edges [2].", SOURCES)
+    assert a.flagged_numbers == ["45"]
+    assert a.unsupported == ["SMM cuts training cost by 45%."]
+
+
+def test_number_from_another_source_still_flagged():
+    # 24 appears in source 3, but the sentence cites source 1.
+    a = check("SMM runs at 24 kHz [1].", SOURCES)
+    assert a.flagged_numbers == ["24"]
+
+
+def test_refusal_detected_and_normalised():
+    for text in ["The papers in this collection don't say.", "The sources do not mention this.",
+                 "I cannot answer this from the sources.", ""]:
+        a = check(text, SOURCES)
+        assert a.refused and a.text == "The papers in this collection don't say."
+    assert not is_refusal("SMM uses 8 experts [1].")
+
+
+def test_snippet_is_the_supporting_passage():
+    a = check("SMM cuts training cost by 40% [1].", SOURCES)
+    assert "40%" in a.citations[0].snippet
+
+
+def test_stream_renumberer_matches_final_numbering():
+    r = StreamRenumberer({1, 2, 3})
+    pieces = ["GTS ", "scales [", "2", "]. SMM [1", "][9] uses experts [1]."]
+    shown = "".join(r.feed(p) for p in pieces) + r.flush()
+    assert shown == "GTS scales [1]. SMM [2] uses experts [2]."
+    final = check("GTS scales [2]. SMM [1][9] uses experts [1].", SOURCES)
+    assert final.citations[0].source_number == 2
+
+
+def test_helpers():
+    assert split_sentences("One. Two! Three?") == ["One.", "Two!", "Three?"]
+    assert numbers_in("Up 12.5% over 2023 baselines [3].") == ["12.5", "2023"]

@@ -1,0 +1,129 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rag import store
+from rag.errors import CorpusFormatError, IndexBusy, IndexNotFound
+from rag.ingest import chunk_papers, index_lock, index_stats, ingest, is_current, tokenizer
+from rag.corpus import load_corpus
+from conftest import CORPUS, ROOT
+
+ABS = "We study {topic}. Our method improves accuracy by {n}% on three benchmarks. " * 3
+
+
+def write_jsonl(path, records):
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+
+
+def corpus(n=5):
+    return [{"title": f"Paper {i} on topic{i}", "abstract": ABS.format(topic=f"topic{i}", n=i)}
+            for i in range(n)]
+
+
+def ids(settings):
+    return sorted(store.collection(settings).get()["ids"])
+
+
+def test_chunks_are_token_counted_and_carry_title(empty_settings):
+    papers = load_corpus(CORPUS)[:20]
+    nodes = chunk_papers(papers, empty_settings)
+    enc = tokenizer()
+    assert all(len(enc(n.text)) <= empty_settings.chunk_size for n in nodes)
+    assert all(n.metadata["title"] and n.metadata["paper_id"] for n in nodes)
+    from llama_index.core.schema import MetadataMode
+    n = nodes[0]
+    assert n.metadata["title"] in n.get_content(MetadataMode.EMBED)
+    assert "abstract:" not in n.get_content(MetadataMode.EMBED)  # only the title is embedded
+    assert "paper_id:" not in n.get_content(MetadataMode.EMBED)
+    # Stable ids: same input, same ids.
+    assert [x.id_ for x in chunk_papers(papers, empty_settings)] == [x.id_ for x in nodes]
+
+
+def test_ingest_is_idempotent_and_incremental(empty_settings, tmp_path):
+    f = tmp_path / "c.jsonl"
+    recs = corpus(5)
+    write_jsonl(f, recs)
+    r1 = ingest(f)
+    assert r1.chunks_added == r1.chunks > 0 and len(r1.papers_added) == 5
+    before = ids(empty_settings)
+    r2 = ingest(f)
+    assert r2.chunks_added == 0 and r2.chunks_removed == 0 and ids(empty_settings) == before
+    assert is_current(f)
+
+    recs[1]["abstract"] = "Completely rewritten abstract about graphs. " * 5
+    del recs[3]
+    recs.append({"title": "A brand new paper", "abstract": "New content here. " * 5})
+    write_jsonl(f, recs)
+    assert not is_current(f)
+    r3 = ingest(f)
+    assert r3.papers_updated == ["Paper 1 on topic1"]
+    assert r3.papers_added == ["A brand new paper"]
+    assert len(r3.papers_removed) == 1
+    untouched = [i for i in before if i.startswith(("paper-0", "paper-2", "paper-4"))]
+    assert set(untouched) <= set(ids(empty_settings))  # other papers' chunks kept as they were
+    assert index_stats()["papers"] == 5
+
+
+def test_bad_corpus_leaves_index_untouched(empty_settings, tmp_path):
+    f = tmp_path / "c.jsonl"
+    write_jsonl(f, corpus(3))
+    ingest(f)
+    before = ids(empty_settings)
+    f.write_text(f.read_text() + "{broken\n")
+    with pytest.raises(CorpusFormatError, match=r"c.jsonl:4"):
+        ingest(f)
+    assert ids(empty_settings) == before
+
+
+def test_missing_index_is_a_clear_error(empty_settings):
+    from rag.retrieve import retrieve
+
+    with pytest.raises(IndexNotFound, match="rag ingest"):
+        retrieve("anything")
+
+
+def test_second_ingest_refuses_while_locked(empty_settings, tmp_path):
+    f = tmp_path / "c.jsonl"
+    write_jsonl(f, corpus(2))
+    with index_lock(empty_settings):
+        with pytest.raises(IndexBusy, match="Another ingest"):
+            ingest(f)
+    ingest(f)  # lock released
+
+
+def test_sigkill_mid_ingest_then_rerun_equals_clean_ingest(empty_settings, tmp_path):
+    """Kill the ingest process after some batches were written; the rerun completes it."""
+    f = tmp_path / "c.jsonl"
+    write_jsonl(f, corpus(60))
+    env = dict(os.environ, RAG_EMBED_BATCH_SIZE="2")  # many small batches to kill between
+    code = (
+        "import time, rag\n"
+        "from rag.ingest import ingest\n"
+        "def slow(done, total):\n"
+        "    print(done, flush=True); time.sleep(0.2)\n"
+        f"ingest({str(f)!r}, progress=slow)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT,
+                         stdout=subprocess.PIPE, text=True)
+    seen = 0
+    for line in p.stdout:
+        seen = int(line)
+        if seen >= 16:
+            break
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    partial = ids(empty_settings)
+    assert 0 < len(partial)
+    r = ingest(f)
+    after = ids(empty_settings)
+    assert len(after) == len(set(after))
+    clean_home = tmp_path / "clean"
+    clean = empty_settings.with_overrides(chroma_path=clean_home)
+    ingest(f, settings=clean)
+    assert after == sorted(store.collection(clean).get()["ids"])
+    assert r.chunks_added == len(after) - len(partial)
