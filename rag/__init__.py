@@ -26,11 +26,11 @@ def __getattr__(name):
 
         return getattr(answer, name)
     if name == "retrieve":
-        from rag.retrieve import retrieve
+        from rag.retrieval import retrieve
 
         return retrieve
     if name == "ingest":
-        from rag.ingest import ingest
+        from rag.ingestion import ingest
 
         return ingest
     raise AttributeError(name)

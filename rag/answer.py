@@ -19,9 +19,10 @@ from typing import Iterable, Iterator, Union
 
 import prompts
 from rag import citations
+from rag.guard import neutralise
 from rag.errors import BadInput
 from rag.llm import get_model
-from rag.retrieve import retrieve
+from rag.retrieval import retrieve
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Source, Status
 
@@ -37,7 +38,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _token_len(text: str) -> int:
-    from rag.ingest import tokenizer
+    from rag.ingestion import tokenizer
 
     return len(tokenizer()(text))
 
@@ -121,7 +122,8 @@ def build_context(selected: list[Source], budget: int) -> str:
             texts[s.number].append(extra)
             used += cost
     return "\n\n".join(
-        prompts.render("source", number=s.number, title=s.title, text=" … ".join(texts[s.number]))
+        prompts.render("source", number=s.number, title=neutralise(s.title),
+                       text=neutralise(" … ".join(texts[s.number])))
         for s in selected
     )
 

@@ -29,7 +29,7 @@ def _settings(args):
 def cmd_ingest(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from rag.ingest import ingest
+    from rag.ingestion import ingest
 
     settings = _settings(args)
     with Progress(
@@ -150,7 +150,7 @@ def cmd_prepare_model(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from rag.ingest import index_stats
+    from rag.ingestion import index_stats
     from rag.llm import describe
     from rag.settings import load_settings
 
@@ -163,7 +163,7 @@ def cmd_stats(args) -> int:
 
 def cmd_ready(args) -> int:
     """Exit 0 when the index matches the corpus (used by `make run` to skip re-ingest)."""
-    from rag.ingest import is_current
+    from rag.ingestion import is_current
 
     return 0 if is_current() else 1
 

@@ -133,7 +133,7 @@ class FakeChat:
         prompt = messages[-1]["content"]
         if "Standalone question:" in prompt:
             return re.search(r"Follow-up question: (.*)", prompt).group(1).strip()
-        m = re.search(r"^\[1\] (.+)\n(.+?)(?:\n\n\[2\]|\n\nQuestion:)", prompt, re.M | re.S)
+        m = re.search(r"^\[1\] ([^\n]+)\n(.+?)(?:\n\n\[2\]|\n\nQuestion:)", prompt, re.M | re.S)
         if not m:
             return "The papers in this collection don't say."
         first_sentence = re.split(r"(?<=[.!?])\s+", m.group(2).strip())[0]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import rag  # noqa: F401  (offline env first)
-from rag import retrieve as retrieve_mod
+from rag import retrieval as retrieve_mod
 from rag.llm import fake_model
 from rag.settings import Settings, get_settings
 
@@ -48,7 +48,7 @@ def _isolated_env(monkeypatch):
 @pytest.fixture(scope="session")
 def fake_index_home(tmp_path_factory) -> Path:
     """The bundled corpus ingested once with the fake embedder."""
-    from rag.ingest import ingest
+    from rag.ingestion import ingest
 
     home = tmp_path_factory.mktemp("fake-index")
     env = fake_env(home)

@@ -91,3 +91,15 @@ def test_stream_renumberer_matches_final_numbering():
 def test_helpers():
     assert split_sentences("One. Two! Three?") == ["One.", "Two!", "Three?"]
     assert numbers_in("Up 12.5% over 2023 baselines [3].") == ["12.5", "2023"]
+
+
+def test_wrong_explicit_citation_is_repointed_to_the_paper_that_says_it():
+    a = check("GTS scales graph transformers to 1 billion edges with linear attention [1].",
+              SOURCES)
+    assert [c.title for c in a.citations] == ["Graph Transformers at Scale"]
+    assert not a.flagged_numbers
+
+
+def test_plausible_explicit_citation_is_kept():
+    a = check("SMM routes tokens to experts [1].", SOURCES)
+    assert a.citations[0].source_number == 1

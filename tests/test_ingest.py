@@ -9,7 +9,7 @@ import pytest
 
 from rag import store
 from rag.errors import CorpusFormatError, IndexBusy, IndexNotFound
-from rag.ingest import chunk_papers, index_lock, index_stats, ingest, is_current, tokenizer
+from rag.ingestion import chunk_papers, index_lock, index_stats, ingest, is_current, tokenizer
 from rag.corpus import load_corpus
 from conftest import CORPUS, ROOT
 
@@ -81,7 +81,7 @@ def test_bad_corpus_leaves_index_untouched(empty_settings, tmp_path):
 
 
 def test_missing_index_is_a_clear_error(empty_settings):
-    from rag.retrieve import retrieve
+    from rag.retrieval import retrieve
 
     with pytest.raises(IndexNotFound, match="rag ingest"):
         retrieve("anything")
@@ -103,7 +103,7 @@ def test_sigkill_mid_ingest_then_rerun_equals_clean_ingest(empty_settings, tmp_p
     env = dict(os.environ, RAG_EMBED_BATCH_SIZE="2")  # many small batches to kill between
     code = (
         "import time, rag\n"
-        "from rag.ingest import ingest\n"
+        "from rag.ingestion import ingest\n"
         "def slow(done, total):\n"
         "    print(done, flush=True); time.sleep(0.2)\n"
         f"ingest({str(f)!r}, progress=slow)\n"

@@ -1,0 +1,52 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rag.cli import main
+from conftest import ROOT, fake_env
+
+
+def run_cli(args, env):
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_ask_prints_answer_and_numbered_references(fake_settings, capsys):
+    assert main(["ask", "meta-learning with task interpolation"]) == 0
+    out = capsys.readouterr().out
+    assert "[1]" in out
+    assert "[1] Meta-Learning with Fewer Tasks through Task Interpolation" in out
+
+
+def test_ask_json(fake_settings, capsys):
+    assert main(["ask", "--json", "meta-learning with task interpolation"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["citations"][0]["number"] == 1 and "sources" in data
+
+
+def test_errors_are_one_line_and_nonzero(tmp_path):
+    env = dict(os.environ, **fake_env(tmp_path))
+    r = run_cli(["ask", "hello"], env)  # no index yet
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: No index") and "Traceback" not in r.stderr
+    r = run_cli(["ask", "  "], env)
+    assert r.returncode == 1 and "empty" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(["stats"], dict(env, RAG_TOP_K="-1"))
+    assert r.returncode == 1 and "RAG_TOP_K" in r.stderr and "Traceback" not in r.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    r = run_cli(["ingest", str(bad)], env)
+    assert r.returncode == 1 and "bad.jsonl:1" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ingest_summary_then_noop(tmp_path):
+    env = dict(os.environ, **fake_env(tmp_path))
+    f = tmp_path / "c.jsonl"
+    f.write_text(json.dumps({"title": "A paper", "abstract": "Words about graphs. " * 10}) + "\n")
+    r = run_cli(["ingest", str(f)], env)
+    assert r.returncode == 0 and "1 papers" in r.stdout and "papers added 1" in r.stdout
+    r = run_cli(["ingest", str(f)], env)
+    assert "chunks embedded 0" in r.stdout

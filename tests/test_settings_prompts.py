@@ -1,0 +1,72 @@
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+import prompts
+from rag.errors import SettingsError
+from rag.settings import load_settings
+from conftest import ROOT
+
+
+def test_defaults_are_offline_and_local(monkeypatch):
+    s = load_settings()
+    assert s.uses_local_llm and s.llm_host == "127.0.0.1" and s.ui_host == "127.0.0.1"
+    assert s.top_k == 5 and s.retrieval_mode == "hybrid"
+
+
+@pytest.mark.parametrize("var,value,msg", [
+    ("RAG_TOP_K", "-3", "RAG_TOP_K"),
+    ("RAG_RETRIEVAL_MODE", "magic", "RAG_RETRIEVAL_MODE"),
+    ("RAG_CHUNK_SIZE", "abc", "RAG_CHUNK_SIZE"),
+    ("RAG_UI_AUTH", "nopassword", "RAG_UI_AUTH"),
+])
+def test_bad_values_name_the_variable(monkeypatch, var, value, msg):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError, match=msg):
+        load_settings()
+
+
+def test_env_overrides(monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("RAG_MODEL", "gpt-x")
+    s = load_settings()
+    assert not s.uses_local_llm and s.model == "gpt-x"
+    assert s.with_overrides(top_k=9).top_k == 9
+    with pytest.raises(SettingsError):
+        s.with_overrides(top_k=0)
+
+
+@pytest.mark.parametrize("name,values", [
+    ("answer_system", {"max_sentences": 4}),
+    ("answer_user", {"sources": "[1] T\ntext", "question": "Q?"}),
+    ("source", {"number": 1, "title": "T", "text": "x"}),
+    ("condense", {"history": "User: a", "question": "b"}),
+])
+def test_every_prompt_renders(name, values):
+    out = prompts.render(name, **values)
+    assert out and "{" not in out
+
+
+def test_prompt_missing_value_fails_fast():
+    with pytest.raises(KeyError):
+        prompts.render("answer_user", sources="x")
+
+
+def test_wheel_ships_prompts_and_console_script(tmp_path):
+    """A non-editable install must find the prompt files (package data)."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("rag_papers-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for f in ["prompts/answer_system.md", "prompts/condense.md", "rag/answer.py", "ui/app.py"]:
+        assert f in names
+    entry = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "rag = rag.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    # Import the prompts package from the wheel alone.
+    out = subprocess.run(
+        [sys.executable, "-c", "import prompts; print(prompts.render('source', number=1, "
+         "title='T', text='x'))"], env={"PYTHONPATH": str(wheel)}, capture_output=True, text=True,
+        cwd=tmp_path)
+    assert out.stdout.startswith("[1] T"), out.stderr
