@@ -52,6 +52,7 @@ class OpenAIChat:
         )
 
     def stream(self, messages, *, max_tokens, stop=None):
+        import httpx
         import openai
 
         try:
@@ -104,8 +105,8 @@ class OpenAIChat:
                 f"The model endpoint {self.base_url} failed with HTTP {e.status_code}; try again "
                 "later."
             ) from None
-        except openai.APIError as e:
-            # Malformed responses (bad JSON in the stream) land here.
+        except (openai.APIError, ValueError, httpx.HTTPError) as e:
+            # Malformed responses (bad JSON in the stream) and broken connections land here.
             raise LLMUnavailable(
                 f"The model endpoint {self.base_url} sent a response that could not be read "
                 f"({type(e).__name__}); try again."

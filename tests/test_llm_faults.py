@@ -1,0 +1,113 @@
+"""The OpenAI-compatible client against a misbehaving fake server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from rag.errors import LLMUnavailable
+from rag.llm import OpenAIChat
+from rag.settings import Settings
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def chunk(text=None, finish=None):
+    return "data: " + json.dumps({
+        "id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+        "choices": [{"index": 0, "delta": {"content": text} if text else {},
+                     "finish_reason": finish}]}) + "\n\n"
+
+
+class Handler(BaseHTTPRequestHandler):
+    mode = "ok"
+    calls = 0
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        type(self).calls += 1
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        mode = type(self).mode
+        if mode in ("500", "429"):
+            self.send_response(int(mode))
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"error": {"message": "boom"}}')
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        if mode == "ok":
+            body = chunk("Hello ") + chunk("world.") + chunk(finish="stop") + "data: [DONE]\n\n"
+        elif mode == "cut":
+            body = chunk("Half an ans")  # connection closes with no finish_reason
+        elif mode == "badjson":
+            body = "data: {not json\n\n"
+        self.wfile.write(body.encode())
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    Handler.calls = 0
+    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    srv.shutdown()
+
+
+def client(url, retries=0):
+    s = Settings(openai_base_url=url, llm_retries=retries, llm_timeout=5)
+    return OpenAIChat(s, url, "k")
+
+
+def test_stream_ok(server):
+    Handler.mode = "ok"
+    assert client(server).complete(MSG, max_tokens=10) == "Hello world."
+
+
+def test_http_500_is_retried_then_clear_error(server):
+    Handler.mode = "500"
+    with pytest.raises(LLMUnavailable, match="HTTP 500"):
+        client(server, retries=2).complete(MSG, max_tokens=10)
+    assert Handler.calls == 3  # bounded retries with backoff
+
+
+def test_rate_limited(server):
+    Handler.mode = "429"
+    with pytest.raises(LLMUnavailable, match="429"):
+        client(server, retries=1).complete(MSG, max_tokens=10)
+
+
+def test_stream_cut_mid_answer_is_not_a_complete_answer(server):
+    Handler.mode = "cut"
+    with pytest.raises(LLMUnavailable, match="ended before the answer was complete"):
+        client(server).complete(MSG, max_tokens=10)
+
+
+def test_malformed_stream(server):
+    Handler.mode = "badjson"
+    with pytest.raises(LLMUnavailable):
+        client(server).complete(MSG, max_tokens=10)
+
+
+def test_endpoint_down():
+    with pytest.raises(LLMUnavailable, match="Cannot reach"):
+        client("http://127.0.0.1:9/v1").complete(MSG, max_tokens=10)
+
+
+def test_ask_surfaces_endpoint_down_as_llm_unavailable(fake_settings, monkeypatch):
+    import rag
+    from rag.settings import get_settings
+
+    monkeypatch.setenv("RAG_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("RAG_LLM_RETRIES", "0")
+    get_settings.cache_clear()
+    with pytest.raises(LLMUnavailable):
+        rag.ask("meta-learning with task interpolation")
