@@ -128,10 +128,25 @@ def build_context(selected: list[Source], budget: int) -> str:
     )
 
 
+_QUESTION_START = re.compile(
+    r"^(what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|"
+    r"should|would|will|has|have|had|list|name|give|tell|explain|describe|compare|summari[sz]e|"
+    r"show|find)\b", re.I)
+
+
+def as_question(text: str) -> str:
+    """People type topics into a search box ("learned optimizers for big models"); a small model
+    answers those with "the sources do not say". Phrase a topic as the question it stands for."""
+    if text.rstrip().endswith("?") or _QUESTION_START.match(text.strip()):
+        return text
+    return f"What do the sources say about: {text.strip().rstrip('.')}?"
+
+
 def build_messages(question: str, selected: list[Source], settings: Settings) -> list[dict]:
     system = prompts.render("answer_system", max_sentences=4)
     user = prompts.render(
-        "answer_user", sources=build_context(selected, settings.context_tokens), question=question
+        "answer_user", sources=build_context(selected, settings.context_tokens),
+        question=as_question(question),
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -207,6 +222,7 @@ def ask_stream(
     answer.refused = checked.refused
     answer.unsupported = checked.unsupported
     answer.flagged_numbers = checked.flagged_numbers
+    answer.flagged_terms = checked.flagged_terms
     answer.raw_text = "".join(raw)
     timings["total"] = time.perf_counter() - t_start
     yield answer

@@ -11,8 +11,12 @@ A small model often drops or invents citation markers, so what it writes is not 
 3. Citations are renumbered 1..m — the model's own markers in order of first use (the numbers
    already shown while streaming), then attached ones — so the numbers the user sees match the
    reference list exactly.
-4. Every number in a sentence (counts, percentages, years…) must appear in one of the sources
-   it cites; the ones that don't are flagged, and so is their sentence.
+4. Every number (counts, percentages, years…) and every name-like term (acronyms, CamelCase,
+   letter+digit such as WMT14) in a sentence must appear in the sources it cites, and most of
+   its content words must too; otherwise the sentence is reported as unsupported.
+5. Sentences that only say what the sources lack ("The sources do not report…") are kept
+   but are not claims. If no claim is supported, the draft is withheld and the answer is a
+   refusal: an answer whose every statement failed the checks is not shown as an answer.
 """
 
 from __future__ import annotations
@@ -34,6 +38,13 @@ _STOP = set(
     "approach show shows results new model models not no more most both each other".split()
 )
 REFUSAL = "The papers in this collection don't say."
+_NOT_REPORTED = re.compile(
+    r"\b(sources?|papers?|abstracts?|collection)\b[^.]{0,40}\b(do|does|did)\s+not\b|"
+    r"\bnot (reported|given|described|discussed|available)\b|\bno (details?|data) (on|about)\b",
+    re.I,
+)
+# Acronyms (BLEU), CamelCase (ImageNet), letters with digits (WMT14, GPT-4).
+_TERM = re.compile(r"\b(?=[A-Za-z0-9\-]*[A-Z][A-Za-z0-9\-]*[A-Z0-9])[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]\b")
 _REFUSAL_PATTERNS = re.compile(
     r"(don['’]t|do not|does not|doesn['’]t) (say|mention|contain|provide|address|specify|state)"
     r"|no (information|mention)|not (mentioned|specified|stated|provided|addressed)"
@@ -49,6 +60,7 @@ class CheckedAnswer:
     refused: bool = False
     unsupported: list[str] = field(default_factory=list)
     flagged_numbers: list[str] = field(default_factory=list)
+    flagged_terms: list[str] = field(default_factory=list)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -104,21 +116,42 @@ def best_snippet(sentence: str, source: Source) -> str:
     return max(candidates, key=lambda s: len(words & content_words(s)))
 
 
-def check(text: str, sources: list[Source], attach_threshold: float = 0.6) -> CheckedAnswer:
+def is_non_answer(sentence: str) -> bool:
+    """"The sources do not report X." — says what is missing rather than claiming anything."""
+    return bool(_REFUSAL_PATTERNS.search(sentence)) or bool(_NOT_REPORTED.search(sentence))
+
+
+def terms_in(text: str) -> list[str]:
+    """Names that must come from somewhere: acronyms, CamelCase, letter+digit (BLEU, WMT14)."""
+    return list(dict.fromkeys(m.group(0) for m in _TERM.finditer(_MARKER.sub(" ", text))))
+
+
+def _support(body: str, cited: list[Source]) -> tuple[list[str], list[str], float]:
+    """(numbers missing from the cited sources, names missing from them, word coverage)."""
+    text = " ".join(s.title + " " + s.abstract for s in cited)
+    allowed = _numbers_of(text)
+    bad_nums = [x for x in numbers_in(body) if _norm_num(x) not in allowed]
+    low = text.lower()
+    bad_terms = [t for t in terms_in(body) if t.lower() not in low]
+    words = content_words(body)
+    coverage = len(words & content_words(text)) / len(words) if words else 1.0
+    return bad_nums, bad_terms, coverage
+
+
+def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
+          min_coverage: float = 0.5) -> CheckedAnswer:
     """Turn the model's raw text into a checked answer (see module docstring)."""
     by_num = {s.number: s for s in sources}
     raw = text.strip()
-    if is_refusal(raw):
+    if not raw:
         return CheckedAnswer(text=REFUSAL, refused=True)
 
-    sentences = split_sentences(raw)
     order: dict[int, int] = {}  # source number -> display number
     snippets: dict[int, str] = {}
-    out_sentences: list[tuple[str, list[int], list[int]]] = []
-    unsupported: list[str] = []
-    flagged: list[str] = []
+    # (body, cited source numbers, numbers the model wrote itself, is a claim)
+    rows: list[tuple[str, list[int], list[int], bool]] = []
 
-    for sent in sentences:
+    for sent in split_sentences(raw):
         cited: list[int] = []
         for m in _MARKER.finditer(sent):
             cited += [int(x) for x in re.findall(r"\d+", m.group(1))]
@@ -127,13 +160,14 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6) -> Ch
         body = strip_markers(_SOURCE_WORD.sub("", sent))
         if not body or not re.search(r"\w", body):
             # A line holding only markers ("[1][2]") cites for the sentence before it.
-            if out_sentences and cited:
-                valid = [n for n in dict.fromkeys(cited) if n in by_num]
-                prev_body, prev_valid, prev_explicit = out_sentences[-1]
-                out_sentences[-1] = (
-                    prev_body, list(dict.fromkeys(prev_valid + valid)),
-                    list(dict.fromkeys(prev_explicit + valid)),
-                )
+            if rows and cited and rows[-1][3]:
+                extra = [n for n in dict.fromkeys(cited) if n in by_num]
+                prev_body, prev_valid, prev_explicit, _ = rows[-1]
+                rows[-1] = (prev_body, list(dict.fromkeys(prev_valid + extra)),
+                            list(dict.fromkeys(prev_explicit + extra)), True)
+            continue
+        if is_non_answer(body):
+            rows.append((body, [], [], False))
             continue
         explicit = [n for n in dict.fromkeys(cited) if n in by_num]
         cov = {s.number: _coverage(body, s) for s in sources}
@@ -148,31 +182,42 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6) -> Ch
         valid = list(explicit)
         if not valid and best is not None and cov[best] >= attach_threshold:
             valid = [best]
-        out_sentences.append((body, valid, explicit))
+        rows.append((body, valid, explicit, True))
+
+    unsupported: list[str] = []
+    flagged: list[str] = []
+    flagged_terms: list[str] = []
+    supported_claims = 0
+    for body, valid, _, claim in rows:
+        if not claim:
+            continue
+        bad_nums, bad_terms, coverage = _support(body, [by_num[n] for n in valid])
+        if not valid or bad_nums or bad_terms or coverage < min_coverage:
+            unsupported.append(body)
+        else:
+            supported_claims += 1
+        flagged += [x for x in bad_nums if x not in flagged]
+        flagged_terms += [x for x in bad_terms if x not in flagged_terms]
+
+    if supported_claims == 0:
+        # Nothing the model wrote is backed by the sources: withhold the draft rather than
+        # present it. The draft's sentences stay in `unsupported` for anyone who looks.
+        return CheckedAnswer(text=REFUSAL, refused=True, unsupported=unsupported,
+                             flagged_numbers=flagged, flagged_terms=flagged_terms)
 
     # Display numbers: explicit markers first, in order of first use (exactly what the stream
     # showed), then sources attached after generation. Sequential, no gaps.
-    for _, valid, explicit in out_sentences:
+    for _, _, explicit, _ in rows:
         for n in explicit:
             order.setdefault(n, len(order) + 1)
-    for _, valid, _ in out_sentences:
+    for _, valid, _, _ in rows:
         for n in valid:
             order.setdefault(n, len(order) + 1)
 
     parts = []
-    for body, valid, _ in out_sentences:
+    for body, valid, _, _ in rows:
         for n in valid:
             snippets.setdefault(n, best_snippet(body, by_num[n]))
-        nums = numbers_in(body)
-        if valid:
-            allowed = set().union(*(_numbers_of(by_num[n].title + " " + by_num[n].abstract)
-                                    for n in valid))
-            bad = [x for x in nums if _norm_num(x) not in allowed]
-        else:
-            bad = nums
-        if bad or not valid:
-            unsupported.append(body)
-        flagged += [x for x in bad if x not in flagged]
         markers = "".join(f"[{order[n]}]" for n in sorted(valid, key=order.get))
         if markers:
             # Keep the sentence's final punctuation after the markers: "… cost [1]."
@@ -187,8 +232,8 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6) -> Ch
         for n, d in sorted(order.items(), key=lambda kv: kv[1])
     ]
     return CheckedAnswer(
-        text=" ".join(parts), citations=citations, refused=False,
-        unsupported=unsupported, flagged_numbers=flagged,
+        text=" ".join(parts), citations=citations, refused=False, unsupported=unsupported,
+        flagged_numbers=flagged, flagged_terms=flagged_terms,
     )
 
 

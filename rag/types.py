@@ -56,6 +56,7 @@ class Answer:
     standalone_question: str | None = None  # the condensed follow-up, when history was given
     unsupported: list[str] = field(default_factory=list)  # sentences the checks could not support
     flagged_numbers: list[str] = field(default_factory=list)  # numbers in no cited source
+    flagged_terms: list[str] = field(default_factory=list)  # names/acronyms in no cited source
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     model: str = ""
     raw_text: str = ""  # what the model wrote, before citation checking

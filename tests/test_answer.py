@@ -110,3 +110,12 @@ def test_relevance_floor_and_gap(fake_settings):
     assert select_sources([s(1, 0.2), s(2, 0.1)], st) == []
     kept = select_sources([s(1, 0.8), s(2, 0.61), s(3, 0.59)], st)
     assert [x.number for x in kept] == [1, 2]
+
+
+def test_topic_queries_are_phrased_as_questions():
+    from rag.answer import as_question
+
+    assert as_question("learned optimizers for big models") == (
+        "What do the sources say about: learned optimizers for big models?")
+    assert as_question("How does MLTI work?") == "How does MLTI work?"
+    assert as_question("Compare the two papers") == "Compare the two papers"

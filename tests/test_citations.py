@@ -103,3 +103,33 @@ def test_wrong_explicit_citation_is_repointed_to_the_paper_that_says_it():
 def test_plausible_explicit_citation_is_kept():
     a = check("SMM routes tokens to experts [1].", SOURCES)
     assert a.citations[0].source_number == 1
+
+
+def test_name_absent_from_cited_source_is_flagged():
+    a = check("SMM reaches 40% lower cost on WMT14 [1]. GTS uses linear attention [2].", SOURCES)
+    assert a.flagged_terms == ["WMT14"]
+    assert a.unsupported == ["SMM reaches 40% lower cost on WMT14."]
+    assert not a.refused  # the second sentence is supported, so the answer stands
+
+
+def test_answer_with_no_supported_claim_is_withheld():
+    a = check("SMM achieves a BLEU score of 41.0 on WMT14 [1].", SOURCES)
+    assert a.refused and a.text == "The papers in this collection don't say."
+    assert a.unsupported == ["SMM achieves a BLEU score of 41.0 on WMT14."]
+    assert a.flagged_numbers == ["41.0"] and set(a.flagged_terms) == {"BLEU", "WMT14"}
+    assert a.citations == []
+
+
+def test_what_is_missing_is_kept_but_not_a_claim():
+    a = check("The sources do not report the batch size. SMM routes tokens to 8 experts [1].",
+              SOURCES)
+    assert not a.refused
+    assert a.text.startswith("The sources do not report the batch size.")
+    assert a.unsupported == []
+    only_missing = check("The sources do not report the batch size.", SOURCES)
+    assert only_missing.refused
+
+
+def test_sentence_mostly_absent_from_its_source_is_unsupported():
+    a = check("SMM routes tokens [1]. Quantum annealers schedule photonic qubits [1].", SOURCES)
+    assert a.unsupported == ["Quantum annealers schedule photonic qubits."]
