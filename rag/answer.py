@@ -109,9 +109,20 @@ def select_sources(sources: list[Source], settings: Settings) -> list[Source]:
     return [s for s in sources if s.similarity >= cutoff]
 
 
-def build_context(selected: list[Source], budget: int) -> str:
-    """The sources block: every paper's best passage first, then second passages while the
-    token budget allows."""
+def build_context(selected: list[Source], settings: Settings, question: str = "") -> str:
+    """The sources block. ``RAG_EVIDENCE=passages`` (default): each paper's best retrieved
+    chunk, then second chunks while the token budget lasts; ``sentences``: only the sentences
+    that bear on the question (rag/evidence.py) — shorter prompts, faster first token."""
+    budget = settings.context_tokens
+    if settings.evidence == "sentences" and question:
+        from rag import evidence
+
+        chosen = evidence.select(question, selected, settings, budget)
+        return "\n\n".join(
+            prompts.render("source", number=s.number, title=neutralise(s.title),
+                           text=neutralise(chosen.get(s.number) or s.text))
+            for s in selected
+        )
     texts = {s.number: [s.passages[0]] if s.passages else [s.abstract] for s in selected}
     used = sum(_token_len(t[0]) for t in texts.values())
     for s in selected:
@@ -145,7 +156,7 @@ def as_question(text: str) -> str:
 def build_messages(question: str, selected: list[Source], settings: Settings) -> list[dict]:
     system = prompts.render("answer_system", max_sentences=4)
     user = prompts.render(
-        "answer_user", sources=build_context(selected, settings.context_tokens),
+        "answer_user", sources=build_context(selected, settings, question),
         question=as_question(question),
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]

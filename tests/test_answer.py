@@ -119,3 +119,21 @@ def test_topic_queries_are_phrased_as_questions():
         "What do the sources say about: learned optimizers for big models?")
     assert as_question("How does MLTI work?") == "How does MLTI work?"
     assert as_question("Compare the two papers") == "Compare the two papers"
+
+
+def test_sentence_evidence_keeps_relevant_sentences_within_budget(fake_settings, llm):
+    from rag.ingestion import tokenizer
+
+    st = fake_settings.with_overrides(evidence="sentences", context_tokens=120)
+    rag.ask("Task interpolation experiments on eight datasets including pose prediction and "
+            "molecule property prediction?", settings=st)
+    user = llm.history[-1][1]["content"]
+    sources_block = user.split("Question:")[0]
+    assert "eight datasets" in sources_block
+    from rag.corpus import load_corpus
+
+    mlti = next(p for p in load_corpus(fake_settings.corpus_dir) if p.title == MLTI)
+    assert mlti.abstract not in sources_block  # a selection, not the whole abstract
+    n_sources = sources_block.count("\n[") + 1
+    # Budget plus the one guaranteed sentence per paper, and the titles/numbers around them.
+    assert len(tokenizer()(sources_block)) < 120 + 60 * n_sources
