@@ -56,8 +56,14 @@ def test_prompt_missing_value_fails_fast():
 
 def test_wheel_ships_prompts_and_console_script(tmp_path):
     """A non-editable install must find the prompt files (package data)."""
+    import shutil
+
+    # Build from a copy: setuptools writes build/ and *.egg-info next to the sources.
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".venv", ".models", ".index", ".git", "build", "*.egg-info", "test-output", "eval/runs"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+                    "-q", "-w", str(tmp_path), str(src)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("rag_papers-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for f in ["prompts/answer_system.md", "prompts/condense.md", "rag/answer.py", "ui/app.py"]:
