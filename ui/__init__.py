@@ -1,0 +1,1 @@
+"""Gradio web UI: a thin client of rag.ask_stream."""
