@@ -8,6 +8,10 @@ reports, never in timed tests. Sections:
 * retrieval — latency p50/p95 and recall@k / MRR of gold papers for dense, BM25 and hybrid,
               on the eval set's answerable questions;
 * answer    — the local model: cold server start, time to first token and total per question;
+* naive     — the same cold ingest done with llama-index defaults (VectorStoreIndex over
+              ChromaVectorStore, default splitter), and what re-running it does (duplicates);
+* scale     — ingest of a synthetic corpus ×N (varied copies), and retrieval on a synthetic
+              100k-chunk collection: Chroma's HNSW versus exact numpy search (latency, recall@10);
 * memory    — peak RSS of this process and of the LLM server child.
 """
 
@@ -125,6 +129,102 @@ def bench_answer(settings: Settings, questions: list[dict], n: int) -> dict:
     return out
 
 
+def bench_naive(settings: Settings) -> dict:
+    """llama-index defaults: what a first prototype would do."""
+    import chromadb
+    from llama_index.core import Document, StorageContext, VectorStoreIndex
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    from rag.corpus import load_corpus
+    from rag.embeddings import get_embedder
+
+    papers = load_corpus(settings.corpus_dir)
+    docs = [Document(text=p.abstract, metadata={"title": p.title}) for p in papers]
+    embed = get_embedder(settings.embed_model, settings.embed_batch_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        client = chromadb.PersistentClient(path=tmp)
+        coll = client.get_or_create_collection("naive", embedding_function=None)
+        ctx = StorageContext.from_defaults(vector_store=ChromaVectorStore(chroma_collection=coll))
+        t0 = time.perf_counter()
+        VectorStoreIndex.from_documents(docs, storage_context=ctx, embed_model=embed)
+        cold = time.perf_counter() - t0
+        first = coll.count()
+        t0 = time.perf_counter()
+        VectorStoreIndex.from_documents(docs, storage_context=ctx, embed_model=embed)
+        rerun = time.perf_counter() - t0
+        return {"cold_ingest_s": round(cold, 2), "rerun_s": round(rerun, 2), "chunks": first,
+                "chunks_after_rerun": coll.count()}
+
+
+def _variant(text: str, i: int) -> str:
+    """A deterministic variation of a text: rotated sentences and a marker word."""
+    from rag.citations import split_sentences
+
+    sents = split_sentences(text)
+    k = i % max(1, len(sents))
+    return " ".join(sents[k:] + sents[:k]) + f" Variant {i}."
+
+
+def bench_scale(settings: Settings, copies: int, chunks_100k: int = 100_000) -> dict:
+    import numpy as np
+
+    from rag.corpus import load_corpus
+    from rag.ingestion import ingest
+
+    out: dict = {}
+    papers = load_corpus(settings.corpus_dir)
+    if copies > 1:
+        with tempfile.TemporaryDirectory() as tmp:
+            f = Path(tmp) / "big.jsonl"
+            with f.open("w") as fh:
+                for i in range(copies):
+                    for p in papers:
+                        fh.write(json.dumps({"title": f"{p.title} (copy {i})",
+                                             "abstract": _variant(p.abstract, i)}) + "\n")
+            s = settings.with_overrides(chroma_path=Path(tmp) / "chroma")
+            r = ingest(f, settings=s)
+            out["ingest_xN"] = {"copies": copies, "papers": r.papers, "chunks": r.chunks,
+                                "seconds": round(r.seconds, 1),
+                                "chunks_per_s": round(r.chunks / r.seconds, 1)}
+
+    import chromadb
+
+    rng = np.random.default_rng(0)
+    dim = 384
+    data = rng.standard_normal((chunks_100k, dim), dtype=np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    queries = data[rng.choice(chunks_100k, 50, replace=False)] + \
+        0.5 * rng.standard_normal((50, dim), dtype=np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        client = chromadb.PersistentClient(path=tmp)
+        coll = client.create_collection("synthetic", metadata={"hnsw:space": "cosine"},
+                                        embedding_function=None)
+        t0 = time.perf_counter()
+        ids = [str(i) for i in range(chunks_100k)]
+        for start in range(0, chunks_100k, 5000):
+            coll.add(ids=ids[start:start + 5000], embeddings=data[start:start + 5000])
+        load_s = time.perf_counter() - t0
+        hnsw_lat, exact_lat, recall = [], [], []
+        for q in queries:
+            t0 = time.perf_counter()
+            got = coll.query(query_embeddings=[q], n_results=10, include=[])["ids"][0]
+            hnsw_lat.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            exact = np.argpartition(-(data @ q), 10)[:10]
+            exact_lat.append(time.perf_counter() - t0)
+            recall.append(len({int(x) for x in got} & {int(x) for x in exact}) / 10)
+    out["synthetic_100k"] = {
+        "chunks": chunks_100k, "load_s": round(load_s, 1),
+        "hnsw_p50_ms": round(_pct(hnsw_lat, 0.5) * 1000, 2),
+        "hnsw_p95_ms": round(_pct(hnsw_lat, 0.95) * 1000, 2),
+        "exact_numpy_p50_ms": round(_pct(exact_lat, 0.5) * 1000, 2),
+        "speedup_p50": round(_pct(exact_lat, 0.5) / max(1e-9, _pct(hnsw_lat, 0.5)), 2),
+        "hnsw_recall@10_vs_exact": round(sum(recall) / len(recall), 3),
+    }
+    return out
+
+
 def peak_rss_mb() -> dict:
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = {"process_peak_rss_mb": round(me, 1)}
@@ -168,6 +268,28 @@ def to_markdown(results: dict) -> str:
                   f"| {a['questions']} | {a.get('server_start_s')} | {a['ttft_p50_s']} | "
                   f"{a['ttft_p95_s']} | {a['total_p50_s']} | {a['total_p95_s']} | {a['refused']} | "
                   f"{a['cited_gold_paper']} |", ""]
+    if "naive" in results:
+        n = results["naive"]
+        ours = results.get("ingest", {}).get("cold_ingest_s")
+        ratio = f"{n['cold_ingest_s'] / ours:.2f}×" if ours else "n/a"
+        lines += ["## Naive llama-index ingest (defaults)", "",
+                  "| cold (s) | chunks | re-run (s) | chunks after re-run | naive / ours (cold) |",
+                  "|---|---|---|---|---|",
+                  f"| {n['cold_ingest_s']} | {n['chunks']} | {n['rerun_s']} | "
+                  f"{n['chunks_after_rerun']} | {ratio} |", ""]
+    if "scale" in results:
+        sc = results["scale"]
+        if "ingest_xN" in sc:
+            x = sc["ingest_xN"]
+            lines += [f"## Ingest of the corpus ×{x['copies']}", "",
+                      "| papers | chunks | seconds | chunks/s |", "|---|---|---|---|",
+                      f"| {x['papers']} | {x['chunks']} | {x['seconds']} | {x['chunks_per_s']} |", ""]
+        y = sc["synthetic_100k"]
+        lines += ["## HNSW vs exact search, synthetic collection", "",
+                  "| chunks | HNSW p50 ms | HNSW p95 ms | numpy exact p50 ms | speed-up | recall@10 |",
+                  "|---|---|---|---|---|---|",
+                  f"| {y['chunks']} | {y['hnsw_p50_ms']} | {y['hnsw_p95_ms']} | "
+                  f"{y['exact_numpy_p50_ms']} | {y['speedup_p50']} | {y['hnsw_recall@10_vs_exact']} |", ""]
     if "memory" in results:
         lines += ["## Memory", "", "| " + " | ".join(results["memory"]) + " |",
                   "|" + "---|" * len(results["memory"]),
@@ -176,7 +298,7 @@ def to_markdown(results: dict) -> str:
 
 
 def run(sections: list[str], out_dir: Path, questions_path: Path, n_answers: int,
-        settings: Settings | None = None) -> dict:
+        settings: Settings | None = None, copies: int = 20) -> dict:
     import os
     import platform
 
@@ -191,6 +313,10 @@ def run(sections: list[str], out_dir: Path, questions_path: Path, n_answers: int
         results["retrieval"] = bench_retrieval(settings, questions)
     if "answer" in sections:
         results["answer"] = bench_answer(settings, questions, n_answers)
+    if "naive" in sections:
+        results["naive"] = bench_naive(settings)
+    if "scale" in sections:
+        results["scale"] = bench_scale(settings, copies)
     results["memory"] = peak_rss_mb()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench.json").write_text(json.dumps(results, indent=2))

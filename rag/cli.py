@@ -167,7 +167,7 @@ def cmd_bench(args) -> int:
     from rag.bench import DEFAULT_QUESTIONS, run, to_markdown
 
     results = run(args.sections, Path(args.out), Path(args.questions or DEFAULT_QUESTIONS),
-                  args.answers, settings=_settings(args))
+                  args.answers, settings=_settings(args), copies=args.copies)
     print(to_markdown(results))
     print(f"\nwritten to {args.out}/bench.json and bench.md")
     return 0
@@ -215,8 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("stats", help="index size and active model").set_defaults(func=cmd_stats)
     s = sub.add_parser("bench", help="measure ingest, retrieval, answer latency and memory")
     s.add_argument("sections", nargs="*", default=["ingest", "retrieval", "answer"],
-                   choices=["ingest", "retrieval", "answer"], metavar="SECTION",
-                   help="ingest, retrieval, answer (default: all)")
+                   choices=["ingest", "retrieval", "answer", "naive", "scale"], metavar="SECTION",
+                   help="ingest, retrieval, answer (the default), naive, scale")
+    s.add_argument("--copies", type=int, default=20, help="corpus copies for `scale`")
     s.add_argument("--out", default="bench/results")
     s.add_argument("--questions", help="eval questions JSONL (default: eval/data/questions.jsonl)")
     s.add_argument("--answers", type=int, default=20, help="questions to answer with the LLM")
