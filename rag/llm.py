@@ -40,9 +40,10 @@ class ChatModel(Protocol):
 
 
 class OpenAIChat:
-    def __init__(self, settings: Settings, base_url: str, api_key: str):
+    def __init__(self, settings: Settings, base_url: str, api_key: str, restart=None):
         from openai import OpenAI
 
+        self.restart = restart  # callable that brings the embedded server back, or None
         self.settings = settings
         self.name = settings.model
         self.base_url = base_url
@@ -52,6 +53,21 @@ class OpenAIChat:
         )
 
     def stream(self, messages, *, max_tokens, stop=None):
+        """Stream text deltas. If the embedded server goes away before the first delta (another
+        process that had started it exited), it is restarted and the request retried once;
+        after text has been yielded, a failure is raised, never papered over."""
+        started = False
+        try:
+            for delta in self._stream(messages, max_tokens=max_tokens, stop=stop):
+                started = True
+                yield delta
+        except LLMUnavailable:
+            if started or self.restart is None:
+                raise
+            self.restart()
+            yield from self._stream(messages, max_tokens=max_tokens, stop=stop)
+
+    def _stream(self, messages, *, max_tokens, stop=None):
         import httpx
         import openai
 
@@ -258,16 +274,20 @@ def get_model(settings: Settings | None = None) -> ChatModel:
     settings = settings or get_settings()
     if settings.provider == "fake":
         return _fake
+    restart = None
     if settings.uses_local_llm:
-        base_url = local_server(settings).ensure()
+        server = local_server(settings)
+        base_url = server.ensure()
         api_key = "local"
+        restart = server.ensure
     else:
         base_url = settings.openai_base_url
         api_key = settings.openai_api_key or os.environ.get("OPENAI_API_KEY") or "none"
-    key = (base_url, api_key, settings.model, settings.temperature, settings.llm_timeout)
+    key = (base_url, api_key, settings.model, settings.temperature, settings.llm_timeout,
+           settings.max_tokens)
     with _registry_lock:
         if key not in _models:
-            _models[key] = OpenAIChat(settings, base_url, api_key)
+            _models[key] = OpenAIChat(settings, base_url, api_key, restart=restart)
         return _models[key]
 
 

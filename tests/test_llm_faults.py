@@ -111,3 +111,22 @@ def test_ask_surfaces_endpoint_down_as_llm_unavailable(fake_settings, monkeypatc
     get_settings.cache_clear()
     with pytest.raises(LLMUnavailable):
         rag.ask("meta-learning with task interpolation")
+
+
+def test_lost_server_before_first_token_is_restarted_once(server):
+    Handler.mode = "cut"
+    restarts = []
+
+    def restart():
+        restarts.append(1)
+        Handler.mode = "ok"
+
+    s = Settings(openai_base_url=server, llm_retries=0, llm_timeout=5)
+    chat = OpenAIChat(s, server, "k", restart=restart)
+    # "cut" sends text before dying, so no retry: a partial answer must not be completed.
+    with pytest.raises(LLMUnavailable):
+        chat.complete(MSG, max_tokens=10)
+    assert restarts == []
+    Handler.mode = "500"
+    assert chat.complete(MSG, max_tokens=10) == "Hello world."
+    assert restarts == [1]
