@@ -1,72 +1,336 @@
-"""Minimal Gradio chat over `rag.ask_stream`: streamed answers with their cited sources.
+"""Gradio web UI over `rag.ask_stream`: streamed, cited answers beside their sources.
 
-Binds 127.0.0.1 by default, never shares, optional login via RAG_UI_AUTH=user:password.
-Every `RagError` becomes a readable chat message; the app keeps running.
+Layout: a header line (model, index size); tabs Chat | Papers | Evaluation. The chat streams
+the answer into the conversation while a panel beside it lists each cited paper under its [n]
+with the quoted passage and retrieval score. All rendering lives in `ui/format.py` (pure
+functions); the handlers here only move events from `ask_stream` into components.
+
+Safety: binds settings.ui_host (127.0.0.1 by default), never `share`, optional login from
+RAG_UI_AUTH=user:password. Every error becomes a chat message (or, for the API, a `gr.Error`
+with the readable message): no traceback reaches a user and the app keeps running.
+
+API: `/ask` (gradio_client) takes question, history, top_k, mode and returns a JSON object
+{text, sources: [{number, title, paper_id, snippet, score, similarity}], refused, ...}.
 """
 
 from __future__ import annotations
 
-import html
+import logging
+from typing import Any, Iterator
 
 import gradio as gr
 
 import rag
 from rag.errors import RagError
 from rag.settings import Settings, get_settings
-from rag.types import Answer, Status
+from rag.types import Answer, Paper, Status
+from ui import format as fmt
+
+log = logging.getLogger(__name__)
+
+TITLE = "Ask the ML papers"
+EXAMPLES = [
+    "What does AutoClip choose automatically, and based on what?",
+    "Which paper interpolates tasks for meta-learning?",
+    "Which papers study learned optimizers?",
+    "How does AlphaFold predict protein structures?",  # not in the papers: shows a refusal
+]
+MODES = ["hybrid", "dense", "bm25"]
+CONCURRENCY = 2  # the local model answers one request at a time; a second one may retrieve
+CSS = """
+mark { background: #fff3b0; color: inherit; padding: 0 2px; border-radius: 3px; }
+#sources-panel blockquote { border-left: 3px solid #9ca3af; margin: 4px 0 10px; padding-left: 8px;
+  color: #374151; font-size: 0.92em; }
+#sources-panel details summary { cursor: pointer; font-weight: 600; }
+"""
+
+Outputs = tuple[Any, list[dict], str, list[dict], Answer | None]
 
 
-def sources_markdown(answer: Answer) -> str:
-    if answer.refused:
-        searched = "; ".join(s.title for s in answer.sources[:5])
-        return f"**Not in these papers.** Searched: {searched}" if searched else ""
-    lines = []
-    by_num = {s.number: s for s in answer.sources}
-    for c in answer.citations:
-        s = by_num.get(c.source_number)
-        score = f" — score {s.score:.3f}, similarity {s.similarity:.2f}" if s else ""
-        lines.append(f"**[{c.number}] {html.escape(c.title)}**{score}\n\n> {html.escape(c.snippet)}")
-    if answer.unsupported:
-        lines.append("⚠ **Not supported by the cited papers:** " + " / ".join(
-            html.escape(u) for u in answer.unsupported))
-    return "\n\n".join(lines)
+# --- handlers (thin: events in, formatted values out)
+
+def _history_for_rag(conv: list[dict]) -> list[dict]:
+    return [{"role": m["role"], "content": fmt.plain_content(m.get("content"))}
+            for m in conv or [] if m.get("role") in {"user", "assistant"}]
 
 
-def respond(message: str, history: list[dict], settings: Settings | None = None):
+def respond(
+    message: str,
+    chat: list[dict] | None,
+    conv: list[dict] | None,
+    top_k: float | None = None,
+    mode: str | None = None,
+    show_uncited: bool = True,
+    settings: Settings | None = None,
+) -> Iterator[Outputs]:
+    """One chat turn. Yields (textbox, chat, sources panel, conversation, last answer).
+
+    ``chat`` is what the Chatbot shows (marked-up answers); ``conv`` is the plain conversation
+    (final `Answer.text` per turn) passed to `ask_stream` as history for follow-ups.
+    """
     settings = settings or get_settings()
+    message = message if isinstance(message, str) else ""
+    chat = list(chat or [])
+    conv = list(conv or [])
+    busy = gr.update(value="", interactive=False)
+    done = gr.update(value="", interactive=True)
+    if message.strip():
+        chat.append({"role": "user", "content": message})
+    chat.append({"role": "assistant", "content": fmt.status_markdown("Starting…")})
+    panel = fmt.progress_panel("Starting…")
+    yield busy, list(chat), panel, conv, None
+
     text = ""
     try:
-        for ev in rag.ask_stream(message, history=history, settings=settings):
-            if isinstance(ev, Status):
+        for event in rag.ask_stream(
+            message, history=_history_for_rag(conv), settings=settings,
+            top_k=int(top_k) if top_k else None, mode=mode or None,
+        ):
+            if isinstance(event, Status):
+                panel = fmt.progress_panel(event.message)
                 if not text:
-                    yield f"_{ev.message}_"
-            elif isinstance(ev, str):
-                text += ev
-                yield text
-            elif isinstance(ev, Answer):
-                panel = sources_markdown(ev)
-                yield ev.text + (f"\n\n---\n{panel}" if panel else "")
+                    chat[-1] = {"role": "assistant", "content": fmt.status_markdown(event.message)}
+                yield busy, list(chat), panel, conv, None
+            elif isinstance(event, str):
+                text += event
+                chat[-1] = {"role": "assistant", "content": fmt.streaming_markdown(text)}
+                yield busy, list(chat), panel, conv, None
+            elif isinstance(event, Answer):
+                # The final text is authoritative: it may carry citations attached after
+                # generation and is the one the unsupported-sentence marks refer to.
+                chat[-1] = {"role": "assistant", "content": fmt.answer_markdown(event)}
+                conv += [{"role": "user", "content": event.question},
+                         {"role": "assistant", "content": event.text}]
+                panel = _panel(event, show_uncited)
+                yield done, list(chat), panel, conv, event
+                return
     except RagError as e:
-        yield f"⚠ {e}"
+        chat[-1] = {"role": "assistant", "content": fmt.error_markdown(str(e))}
+    except Exception:  # a bug, not a user error: log it, show a short message, keep running
+        log.exception("unexpected error while answering %r", message[:200])
+        chat[-1] = {"role": "assistant", "content": fmt.error_markdown(
+            "Something went wrong inside the app (details are in the server log). "
+            "Try again or start a new chat.")}
+    note = "\n\n*The last question got no answer; see the chat.*"
+    yield done, list(chat), fmt.EMPTY_PANEL + note, conv, None
 
 
-def build_app(settings: Settings | None = None) -> gr.Blocks:
+def _panel(answer: Answer | None, show_uncited: bool) -> str:
+    panel = fmt.sources_markdown(answer, show_uncited)
+    line = fmt.timing_line(answer) if answer else ""
+    return panel + (f"\n\n{line}" if line else "")
+
+
+def new_chat() -> Outputs:
+    """Reset chat, conversation history and sources panel."""
+    return gr.update(value="", interactive=True), [], fmt.EMPTY_PANEL, [], None
+
+
+def rerender_panel(show_uncited: bool, answer: Answer | None) -> str:
+    return _panel(answer, show_uncited)
+
+
+def api_ask(
+    question: str,
+    history: list[dict] | None = None,
+    top_k: int | None = None,
+    mode: str | None = None,
+    settings: Settings | None = None,
+) -> dict:
+    """Answer ``question`` from the papers. Returns {text, sources (the cited papers: number,
+    title, paper_id, snippet, score), refused, unsupported, flagged_numbers, ...}.
+    ``history``: earlier turns as [{"role": "user"|"assistant", "content": str}]."""
     settings = settings or get_settings()
+    try:
+        answer = rag.ask(
+            question, history=_history_for_rag(history or []), settings=settings,
+            top_k=int(top_k) if top_k else None, mode=mode or None,
+        )
+    except RagError as e:
+        raise gr.Error(str(e), print_exception=False) from None
+    except Exception:
+        log.exception("unexpected error in /ask")
+        raise gr.Error("Something went wrong inside the app (details are in the server log).",
+                       print_exception=False) from None
+    return fmt.answer_json(answer)
+
+
+# --- data for the header and the other tabs
+
+def header(settings: Settings) -> str:
+    from rag.ingestion import index_stats
     from rag.llm import describe
 
-    return gr.ChatInterface(
-        fn=lambda m, h: (yield from respond(m, h, settings)),
-        title="Ask the ML papers",
-        description=f"Answers cite the papers they use. Model: {describe(settings)}",
-        api_name="ask",
-    )
+    try:
+        return fmt.header_markdown(describe(settings), index_stats(settings))
+    except RagError as e:
+        return fmt.header_markdown(describe(settings), None, str(e))
+    except Exception:
+        log.exception("could not read index stats")
+        return fmt.header_markdown(describe(settings), None, "could not read the index")
 
 
-def launch(settings: Settings | None = None) -> None:
+def load_papers(settings: Settings) -> tuple[list[Paper], str]:
+    from rag.corpus import load_corpus
+
+    try:
+        return load_corpus(settings.corpus_dir), ""
+    except RagError as e:
+        return [], str(e)
+    except Exception:
+        log.exception("could not load the corpus")
+        return [], f"Could not read the corpus at {settings.corpus_dir}."
+
+
+def eval_view(settings: Settings) -> tuple[str, list[tuple[str, str]]]:
+    text, pngs = fmt.eval_report(settings.home)
+    return text, [(str(p), p.stem.replace("_", " ")) for p in pngs]
+
+
+# --- the app
+
+def build_app(settings: Settings | None = None) -> gr.Blocks:
+    from rag.llm import describe
+
+    settings = settings or get_settings()
+    papers, corpus_error = load_papers(settings)
+    by_title = {p.title: p for p in papers}
+
+    with gr.Blocks(title=TITLE, fill_width=True) as app:
+        gr.Markdown(f"## {TITLE}\nAnswers come only from the papers in this collection and cite "
+                    "them as [n]; the cited passages are listed beside the chat.")
+        header_line = gr.Markdown(fmt.header_markdown(describe(settings), None, "loading…"),
+                                  elem_id="header-line")
+        last = gr.State(None)  # the last Answer, to re-render the panel when settings change
+        conv = gr.State([])  # plain conversation (final answer texts) for follow-ups
+
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(
+                            label="Conversation", height=520, elem_id="chat",
+                            feedback_options=None, buttons=["copy"],
+                            placeholder="Ask a question about the ML papers in the collection.",
+                        )
+                        with gr.Row():
+                            msg = gr.Textbox(
+                                placeholder="Ask about the papers… (Enter to send)",
+                                show_label=False, scale=5, elem_id="question", max_lines=4,
+                                autofocus=True,
+                            )
+                            send = gr.Button("Ask", variant="primary", scale=1, min_width=80)
+                            clear = gr.Button("New chat", scale=1, min_width=80,
+                                              elem_id="new-chat")
+                        gr.Markdown("**Try:**")
+                        with gr.Row():
+                            example_buttons = [gr.Button(q, size="sm") for q in EXAMPLES]
+                        with gr.Accordion("Settings", open=False):
+                            top_k = gr.Slider(1, 20, value=settings.top_k, step=1,
+                                              label="Papers to retrieve (top-k)")
+                            mode = gr.Radio(MODES, value=settings.retrieval_mode,
+                                            label="Retrieval",
+                                            info="hybrid = dense + BM25 fused (RRF)")
+                            show_uncited = gr.Checkbox(True, label="Show retrieved papers that "
+                                                       "were not cited")
+                    with gr.Column(scale=2):
+                        panel = gr.Markdown(fmt.EMPTY_PANEL, elem_id="sources-panel",
+                                            container=True, min_height=200)
+
+            with gr.Tab("Papers", id="papers"):
+                gr.Markdown(corpus_error or f"{len(papers):,} papers in the collection. Click a "
+                            "row to read its abstract.")
+                search = gr.Textbox(placeholder="Filter by words in title or abstract…",
+                                    show_label=False)
+                with gr.Row(equal_height=False):
+                    table = gr.Dataframe(
+                        value=fmt.filter_papers(papers), headers=fmt.PAPER_COLUMNS,
+                        datatype=["str", "str"], interactive=False, wrap=True, max_height=560,
+                        scale=3, column_widths=["80%", "20%"], elem_id="papers-table",
+                    )
+                    abstract = gr.Markdown(fmt.paper_markdown(None), container=True, scale=2,
+                                           elem_id="paper-abstract")
+
+            with gr.Tab("Evaluation", id="evaluation"):
+                refresh = gr.Button("Reload", size="sm")
+                report = gr.Markdown(fmt.NO_EVAL, elem_id="eval-report")
+                charts = gr.Gallery(label="Charts", columns=2, height=420, object_fit="contain",
+                                    visible=False, allow_preview=True)
+
+        # --- events
+        def _respond(message, chat, conv_, k, mode_, show):
+            yield from respond(message, chat, conv_, k, mode_, show, settings=settings)
+
+        chat_inputs = [msg, chatbot, conv, top_k, mode, show_uncited]
+        chat_outputs = [msg, chatbot, panel, conv, last]
+        runs = [
+            msg.submit(_respond, chat_inputs, chat_outputs, api_visibility="private"),
+            send.click(_respond, chat_inputs, chat_outputs, api_visibility="private"),
+        ]
+        for button, question in zip(example_buttons, EXAMPLES):
+            runs.append(button.click(lambda q=question: q, None, msg, queue=False,
+                                     api_visibility="private")
+                        .then(_respond, chat_inputs, chat_outputs, api_visibility="private"))
+        clear.click(new_chat, None, chat_outputs, cancels=runs, queue=False,
+                    api_visibility="private")
+        # The Chatbot's own trash button clears the messages; reset the rest with them.
+        chatbot.clear(new_chat, None, chat_outputs, cancels=runs, queue=False,
+                      api_visibility="private")
+        show_uncited.change(rerender_panel, [show_uncited, last], panel, queue=False,
+                            api_visibility="private")
+
+        def _filter(query):
+            return fmt.filter_papers(papers, query or "")
+
+        def _select(evt: gr.SelectData):
+            row = evt.row_value or []
+            return fmt.paper_markdown(by_title.get(row[0]) if row else None)
+
+        search.change(_filter, search, table, queue=False, api_visibility="private")
+        table.select(_select, None, abstract, queue=False, api_visibility="private")
+
+        def _eval():
+            text, images = eval_view(settings)
+            return text, gr.update(value=images or None, visible=bool(images))
+
+        # Header and report are read on each page load: a re-ingest or a new eval run shows up
+        # without restarting the app.
+        app.load(lambda: header(settings), None, header_line, queue=False,
+                 api_visibility="private")
+        app.load(_eval, None, [report, charts], queue=False, api_visibility="private")
+        refresh.click(_eval, None, [report, charts], queue=False, api_visibility="private")
+
+        def ask(question: str, history: list[dict] | None = None, top_k: int | None = None,
+                mode: str | None = None) -> dict:
+            """Answer a question from the papers, with citations.
+
+            Returns {text, sources: [{number, title, paper_id, snippet, score, similarity}],
+            refused, unsupported, flagged_numbers, standalone_question, searched, model}."""
+            return api_ask(question, history, top_k, mode, settings=settings)
+
+        gr.api(ask, api_name="ask")
+    return app
+
+
+def _allowed_paths(settings: Settings) -> list[str]:
+    # The Evaluation tab's charts are files under <home>/eval/runs/latest.
+    return [str(fmt.eval_dir(settings.home))]
+
+
+def launch(settings: Settings | None = None, **kwargs) -> gr.Blocks:
+    """Start the UI on settings.ui_host:ui_port (blocks unless prevent_thread_lock=True).
+
+    Extra keyword arguments go to `Blocks.launch` (tests pass prevent_thread_lock, quiet)."""
     settings = settings or get_settings()
     auth = tuple(settings.ui_auth.split(":", 1)) if settings.ui_auth else None
     app = build_app(settings)
-    app.queue(default_concurrency_limit=2).launch(
-        server_name=settings.ui_host, server_port=settings.ui_port, share=False, auth=auth,
-        show_error=False,
+    app.queue(default_concurrency_limit=CONCURRENCY)
+    options = dict(
+        server_name=settings.ui_host, server_port=settings.ui_port, auth=auth,
+        show_error=False,  # only our gr.Error messages reach API clients, never exceptions
+        allowed_paths=_allowed_paths(settings), css=CSS, footer_links=["api"],
     )
+    options.update(kwargs)
+    options["share"] = False  # never: it would download a tunnel binary and expose the app
+    app.launch(**options)
+    return app

@@ -1,0 +1,243 @@
+"""The web UI's handlers and formatters, with the fake LLM and the fake-embedded index.
+
+What a user sees is asserted on the values the handlers yield (chat messages, sources panel);
+the named API endpoint is exercised through gradio_client against a real local server.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import rag
+from rag.errors import LLMUnavailable
+from rag.types import Answer, Citation, Paper, Source
+from ui import app as ui
+from ui import format as fmt
+
+QUESTION = "Which paper interpolates tasks for meta-learning?"
+
+
+def run(message, chat=None, conv=None, **kw):
+    """All yields of one chat turn; each is (textbox, chat, panel, conv, answer)."""
+    return list(ui.respond(message, chat or [], conv or [], **kw))
+
+
+def _source(n, title, passages=("A passage.",), cited=True, score=0.03, sim=0.6):
+    return Source(number=n, paper_id=f"id-{n}", title=title, score=score, similarity=sim,
+                  passages=list(passages), abstract=" ".join(passages), shown_to_llm=cited)
+
+
+# --- the chat handler over the real pipeline (fake LLM)
+
+def test_streamed_answer_ends_with_final_text_and_cited_sources(fake_settings):
+    steps = run(QUESTION, settings=fake_settings)
+    first_chat = steps[0][1]
+    assert first_chat[0] == {"role": "user", "content": QUESTION}
+    assert first_chat[-1]["content"].startswith(fmt.WORKING)  # never blank
+
+    answer = steps[-1][4]
+    assert isinstance(answer, Answer) and not answer.refused and answer.citations
+    partials = [s[1][-1]["content"] for s in steps[1:-1]
+                if not s[1][-1]["content"].startswith(fmt.WORKING)]
+    assert len(partials) > 1, "the answer should arrive in several pieces"
+    assert all(len(a) <= len(b) for a, b in zip(partials, partials[1:]))
+
+    final_chat, panel = steps[-1][1][-1]["content"], steps[-1][2]
+    assert final_chat == fmt.answer_markdown(answer)
+    assert "[1]" in final_chat
+    cited = answer.citations[0]
+    assert f"**[1] {fmt.md_escape(cited.title)}**" in panel
+    assert "> " + fmt.md_escape(" ".join(cited.snippet.split())) in panel
+    assert "score " in panel
+    assert steps[-1][0]["interactive"] is True  # the textbox is usable again
+    assert steps[-1][3][-1] == {"role": "assistant", "content": answer.text}
+
+
+def test_unsupported_sentence_is_marked_in_the_chat(fake_settings, llm):
+    base = rag.ask(QUESTION, settings=fake_settings).text
+    invented = "It reached 97.3% accuracy on 412 benchmarks [1]."
+    llm.enqueue(f"{base} {invented}")
+    answer = run(QUESTION, settings=fake_settings)[-1][4]
+    shown = fmt.answer_markdown(answer)
+    assert answer.unsupported and "97.3" in answer.flagged_numbers
+    assert "⚠ <mark" in shown and "97.3% accuracy on 412 benchmarks" in shown.split("<mark")[1]
+    assert shown.count("<mark") == 1  # the supported first sentence stays unmarked
+    assert "`97.3`" in shown  # flagged numbers are listed
+
+
+def test_refusal_is_shown_as_such_with_what_was_searched(fake_settings, llm):
+    llm.enqueue("The papers in this collection don't say.")
+    *_, (_, chat, panel, _, answer) = run(QUESTION, settings=fake_settings)
+    assert answer.refused
+    assert "Not in these papers" in chat[-1]["content"]
+    assert "Not in these papers" in panel and "Papers searched" in panel
+    assert fmt.md_escape(answer.sources[0].title) in panel
+    assert "[1]" not in panel  # nothing is cited, so no number may suggest otherwise
+
+
+def test_settings_top_k_and_mode_reach_retrieval(fake_settings):
+    answer = run(QUESTION, top_k=2.0, mode="bm25", settings=fake_settings)[-1][4]
+    assert answer is not None and len(answer.sources) <= 2
+
+
+def test_follow_up_sends_the_conversation(fake_settings, llm):
+    first = run(QUESTION, settings=fake_settings)[-1]
+    llm.enqueue("How many tasks does meta-learning with task interpolation need?")
+    steps = run("How many does it need?", first[1], first[3], settings=fake_settings)
+    condense_prompt = llm.history[-2][-1]["content"]
+    assert QUESTION in condense_prompt
+    assert len(steps[-1][1]) == 4 and len(steps[-1][3]) == 4
+    assert "Searched for:" in steps[-1][2]
+
+
+@pytest.mark.parametrize("question, words", [
+    ("   ", "empty"),
+    ("x" * 5000, "limit"),
+])
+def test_bad_question_becomes_a_chat_message(fake_settings, question, words):
+    *_, (box, chat, panel, conv, answer) = run(question, settings=fake_settings)
+    assert "Could not answer" in chat[-1]["content"] and words in chat[-1]["content"]
+    assert answer is None and conv == [] and box["interactive"] is True
+
+
+def test_llm_down_becomes_a_chat_message(fake_settings, monkeypatch):
+    def down(*a, **kw):
+        raise LLMUnavailable("Cannot reach the model endpoint http://127.0.0.1:9/v1.")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(rag, "ask_stream", down)
+    chat = run(QUESTION, settings=fake_settings)[-1][1]
+    assert "Cannot reach the model endpoint" in chat[-1]["content"]
+
+
+def test_unexpected_bug_shows_no_traceback(fake_settings, monkeypatch):
+    def broken(*a, **kw):
+        raise KeyError("internal")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(rag, "ask_stream", broken)
+    msg = run(QUESTION, settings=fake_settings)[-1][1][-1]["content"]
+    assert "went wrong" in msg and "Traceback" not in msg and "KeyError" not in msg
+
+
+def test_missing_index_is_reported_in_chat_and_header(empty_settings):
+    msg = run(QUESTION, settings=empty_settings)[-1][1][-1]["content"]
+    assert "rag ingest" in msg
+    assert "not available" in ui.header(empty_settings)
+
+
+def test_new_chat_resets_chat_and_panel(fake_settings):
+    done = run(QUESTION, settings=fake_settings)[-1]
+    assert done[1] and done[4] is not None
+    box, chat, panel, conv, last = ui.new_chat()
+    assert chat == [] and conv == [] and last is None and panel == fmt.EMPTY_PANEL
+
+
+def test_header_shows_model_and_index_size(fake_settings):
+    line = ui.header(fake_settings)
+    assert "fake model" in line and "papers" in line and "chunks" in line
+
+
+# --- pure formatters
+
+def _answer(**kw) -> Answer:
+    sources = [_source(1, "Cited Paper", ["Cited passage one."]),
+               _source(2, "Other [Bracketed] Paper", cited=False, sim=0.1)]
+    base = dict(question="q", text="Claim one [1]. Claim two.", sources=sources,
+                citations=[Citation(1, "id-1", "Cited Paper", "Cited passage one.", 1)])
+    base.update(kw)
+    return Answer(**base)
+
+
+def test_mark_unsupported_marks_only_the_listed_sentence():
+    marked, missing = fmt.mark_unsupported("Claim one [1]. Claim two.", ["Claim two."])
+    assert marked.startswith("Claim one [1].")
+    assert '⚠ <mark title="not supported by the cited papers">Claim two.</mark>' in marked
+    assert missing == []
+    # A sentence the checks reported but that is not in the text is listed, not lost.
+    shown = fmt.answer_markdown(_answer(unsupported=["Claim three."]))
+    assert "Not supported:* Claim three." in shown
+
+
+def test_panel_keeps_uncited_papers_apart_and_collapsed():
+    panel = fmt.sources_markdown(_answer(), show_uncited=True)
+    cited, uncited = panel.split("<details><summary>Retrieved but not cited")
+    assert "**[1] Cited Paper**" in cited and "> Cited passage one." in cited
+    assert "Other \\[Bracketed\\] Paper" in uncited and "[2]" not in panel
+    assert "Retrieved but not cited" not in fmt.sources_markdown(_answer(), show_uncited=False)
+    assert ui.rerender_panel(False, _answer()).count("Retrieved but not cited") == 0
+    assert fmt.sources_markdown(None) == fmt.EMPTY_PANEL
+
+
+def test_answer_json_is_plain_data():
+    data = fmt.answer_json(_answer())
+    assert data["sources"] == [{"number": 1, "title": "Cited Paper", "paper_id": "id-1",
+                                "snippet": "Cited passage one.", "score": 0.03,
+                                "similarity": 0.6}]
+    assert data["refused"] is False and data["searched"][0]["title"].startswith("Other")
+
+
+def test_plain_content_reads_gradio6_messages():
+    conv = [{"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+            {"role": "assistant", "content": "There [1]."}]
+    assert ui._history_for_rag(conv) == [{"role": "user", "content": "Hi"},
+                                         {"role": "assistant", "content": "There [1]."}]
+
+
+def test_papers_filter_and_abstract():
+    papers = [Paper("p1", "Task Interpolation", "We propose MLTI.", "Mar 11"),
+              Paper("p2", "Diffusion", "Sampling fast.")]
+    assert fmt.filter_papers(papers) == [["Task Interpolation", "Mar 11"], ["Diffusion", ""]]
+    assert fmt.filter_papers(papers, "mlti") == [["Task Interpolation", "Mar 11"]]
+    assert "We propose MLTI." in fmt.paper_markdown(papers[0])
+
+
+def test_eval_tab_reads_latest_report(tmp_path):
+    assert fmt.eval_report(tmp_path) == (fmt.NO_EVAL, [])
+    run_dir = fmt.eval_dir(tmp_path)
+    run_dir.mkdir(parents=True)
+    (run_dir / "report.md").write_text("# Eval\n\nRecall@5: 0.9\n\n![latency](latency.png)\n")
+    (run_dir / "latency.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    text, pngs = fmt.eval_report(tmp_path)
+    assert "Recall@5: 0.9" in text and "latency.png" not in text
+    assert pngs == [run_dir / "latency.png"]
+
+
+# --- serving
+
+def test_launch_binds_locally_never_shares_and_uses_auth(fake_settings, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(ui.gr.Blocks, "launch", lambda self, **kw: seen.update(kw))
+    ui.launch(fake_settings.with_overrides(ui_auth="alice:secret"), share=True)
+    assert seen["share"] is False and seen["server_name"] == "127.0.0.1"
+    assert seen["server_port"] == 7860 and seen["auth"] == ("alice", "secret")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_named_api_endpoint_returns_text_and_structured_sources(fake_settings):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    settings = fake_settings.with_overrides(ui_port=_free_port())
+    app = ui.launch(settings, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{settings.ui_port}/", verbose=False)
+        result = client.predict(QUESTION, api_name="/ask")
+        expected = rag.ask(QUESTION, settings=settings)
+        assert result["text"] == expected.text and result["refused"] is False
+        assert result["sources"] and result["sources"][0]["number"] == 1
+        assert set(result["sources"][0]) >= {"number", "title", "paper_id", "snippet", "score"}
+        assert result["sources"][0]["title"] == expected.citations[0].title
+        assert "[1]" in result["text"]
+
+        with pytest.raises(AppError, match="question is empty"):
+            client.predict("  ", api_name="/ask")
+    finally:
+        app.close()

@@ -1,0 +1,266 @@
+"""Pure formatting for the web UI: `Answer` -> chat message, sources panel, API payload.
+
+Kept apart from the Gradio wiring so each piece is a plain function of typed values (no
+re-parsing of answer text beyond finding sentence boundaries) and can be unit-tested alone.
+
+Numbering rule: the answer's markers are `Citation.number` (1..m in order of first use); the
+sources panel lists cited papers under exactly those numbers. Retrieved papers that were not
+cited are listed without a bracketed number ("rank 4"), so no "[n]" on screen can point at the
+wrong paper.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from rag.citations import split_sentences, strip_markers
+from rag.types import Answer, Paper, Source
+
+# Symbols from fonts every system has (emoji fonts are missing on many Linux desktops).
+UNSUPPORTED_MARK = "⚠"
+WORKING = "…"
+EMPTY_PANEL = (
+    "### Sources\n\nAsk a question: the papers the answer cites appear here, each with the "
+    "passage it was drawn from."
+)
+NO_EVAL = "No evaluation run yet — run `rag eval` to create one."
+
+
+def md_escape(text: str) -> str:
+    """Text shown literally inside Markdown: no HTML, no emphasis/links from stray symbols."""
+    return re.sub(r"([\\`*_\[\]#|<>])", r"\\\1", text)
+
+
+def plain_content(content: Any) -> str:
+    """A Gradio message's content as text (Gradio 6 passes a list of {"type": "text"} parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("content") or "")
+    if isinstance(content, (list, tuple)):
+        return "".join(plain_content(c) for c in content)
+    return ""
+
+
+def _norm(sentence: str) -> str:
+    return re.sub(r"[\s.!?]+$", "", " ".join(strip_markers(sentence).split())).lower()
+
+
+def mark_unsupported(text: str, unsupported: Iterable[str]) -> tuple[str, list[str]]:
+    """Wrap each answer sentence the checks could not support in ⚠ + <mark>.
+
+    Returns (marked text as Markdown, unsupported sentences not found in the text). `Answer.
+    unsupported` holds sentences without their markers, so sentences are compared marker-free.
+    """
+    wanted = {_norm(u): u for u in unsupported if u.strip()}
+    found: set[str] = set()
+    parts = []
+    for sentence in split_sentences(text):
+        key = _norm(sentence)
+        shown = md_escape(sentence)
+        # The markers themselves must stay clickable-looking "[1]", not "\[1\]".
+        shown = re.sub(r"\\\[(\d+)\\\]", r"[\1]", shown)
+        if key in wanted:
+            found.add(key)
+            shown = (f'{UNSUPPORTED_MARK} <mark title="not supported by the cited papers">'
+                     f"{shown}</mark>")
+        parts.append(shown)
+    missing = [u for k, u in wanted.items() if k not in found]
+    return " ".join(parts), missing
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The final chat message for an answer (or a refusal)."""
+    if answer.refused:
+        n = len(answer.sources)
+        searched = (f" I searched {n} paper{'s' if n != 1 else ''}; they are listed under "
+                    "*Sources*." if n else "")
+        return f"**Not in these papers.** {md_escape(answer.text)}{searched}"
+    body, missing = mark_unsupported(answer.text, answer.unsupported)
+    notes = []
+    if answer.unsupported:
+        notes.append(f"{UNSUPPORTED_MARK} *Marked sentences are not supported by the papers they "
+                     "cite (or cite none): treat them with care.*")
+    for sentence in missing:
+        notes.append(f"{UNSUPPORTED_MARK} *Not supported:* {md_escape(sentence)}")
+    if answer.flagged_numbers:
+        notes.append("*Numbers not found in the cited papers:* "
+                     + ", ".join(f"`{x}`" for x in answer.flagged_numbers))
+    if answer.flagged_terms:
+        notes.append("*Names not found in the cited papers:* "
+                     + ", ".join(f"`{x}`" for x in answer.flagged_terms))
+    if answer.citations:
+        notes.append("*Sources:* " + " · ".join(
+            f"[{c.number}] {md_escape(c.title)}" for c in answer.citations))
+    return body + ("\n\n" + "\n\n".join(notes) if notes else "")
+
+
+def streaming_markdown(text: str) -> str:
+    """The answer while it streams: literal text, citation markers kept as [n]."""
+    return re.sub(r"\\([\[\]])", r"\1", md_escape(text))
+
+
+def status_markdown(message: str) -> str:
+    return f"{WORKING} *{md_escape(message)}*"
+
+
+def error_markdown(message: str) -> str:
+    return f"{UNSUPPORTED_MARK} **Could not answer.** {md_escape(message)}"
+
+
+def _scores(s: Source) -> str:
+    return f"score {s.score:.3f} · similarity {s.similarity:.2f}"
+
+
+def _quote(text: str) -> str:
+    return "> " + md_escape(" ".join(text.split()))
+
+
+def _uncited_block(sources: list[Source], heading: str, open_: bool = False) -> str:
+    if not sources:
+        return ""
+    items = "\n".join(
+        f"- {md_escape(s.title)} — rank {s.number}, {_scores(s)}"
+        + ("" if s.shown_to_llm else " (below the relevance floor)")
+        for s in sources
+    )
+    return (f"<details{' open' if open_ else ''}><summary>{heading} ({len(sources)})</summary>"
+            f"\n\n{items}\n\n</details>")
+
+
+def sources_markdown(answer: Answer | None, show_uncited: bool = True) -> str:
+    """The sources panel: cited papers under their [n], with quoted passages and scores; the
+    other retrieved papers collapsed underneath."""
+    if answer is None:
+        return EMPTY_PANEL
+    out = ["### Sources"]
+    if answer.standalone_question:
+        out.append(f"*Searched for:* {md_escape(answer.standalone_question)}")
+    if answer.refused:
+        out.append("**Not in these papers.** No retrieved paper supports an answer, so none is "
+                   "cited.")
+        if answer.sources:
+            out.append(_uncited_block(answer.sources, "Papers searched", open_=True))
+        else:
+            out.append("*The index returned no papers.*")
+        return "\n\n".join(out)
+
+    by_num = {s.number: s for s in answer.sources}
+    cited_numbers = {c.source_number for c in answer.citations}
+    for c in answer.citations:
+        s = by_num.get(c.source_number)
+        head = f"**[{c.number}] {md_escape(c.title)}**"
+        meta = f"<small>{_scores(s)} · {md_escape(c.paper_id)}</small>" if s else ""
+        block = [head + ("  \n" + meta if meta else ""), _quote(c.snippet)]
+        others = [p for p in (s.passages if s else []) if " ".join(p.split()) not in
+                  " ".join(c.snippet.split())]
+        if others:
+            block.append("<details><summary>Passages given to the model</summary>\n\n"
+                         + "\n\n".join(_quote(p) for p in others) + "\n\n</details>")
+        out.append("\n\n".join(block))
+    if not answer.citations:
+        out.append("*The answer cites no paper.*")
+    uncited = [s for s in answer.sources if s.number not in cited_numbers]
+    if show_uncited and uncited:
+        out.append(_uncited_block(uncited, "Retrieved but not cited"))
+    return "\n\n".join(out)
+
+
+def progress_panel(message: str) -> str:
+    return f"### Sources\n\n{status_markdown(message)}"
+
+
+def timing_line(answer: Answer) -> str:
+    t = answer.timings
+    parts = []
+    if "total" in t:
+        parts.append(f"answered in {t['total']:.1f} s")
+    if "first_token" in t:
+        parts.append(f"first token {t['first_token']:.1f} s")
+    if answer.model:
+        parts.append(md_escape(answer.model))
+    return f"<small>{' · '.join(parts)}</small>" if parts else ""
+
+
+def sources_json(answer: Answer) -> list[dict]:
+    """Cited sources as plain data (for the API): one entry per [n] in the answer text."""
+    by_num = {s.number: s for s in answer.sources}
+    rows = []
+    for c in answer.citations:
+        s = by_num.get(c.source_number)
+        rows.append({
+            "number": c.number, "title": c.title, "paper_id": c.paper_id, "snippet": c.snippet,
+            "score": round(s.score, 6) if s else None,
+            "similarity": round(s.similarity, 4) if s else None,
+        })
+    return rows
+
+
+def answer_json(answer: Answer) -> dict:
+    """The API payload: text, cited sources, refusal flag and what the checks found."""
+    cited = {c.source_number for c in answer.citations}
+    return {
+        "text": answer.text,
+        "sources": sources_json(answer),
+        "refused": answer.refused,
+        "unsupported": list(answer.unsupported),
+        "flagged_numbers": list(answer.flagged_numbers),
+        "standalone_question": answer.standalone_question,
+        "searched": [{"title": s.title, "paper_id": s.paper_id, "score": round(s.score, 6)}
+                     for s in answer.sources if s.number not in cited],
+        "model": answer.model,
+    }
+
+
+def header_markdown(model: str, stats: dict | None, error: str | None = None) -> str:
+    if stats is not None:
+        index = f"{stats['papers']:,} papers, {stats['chunks']:,} chunks"
+    else:
+        index = f"not available — {md_escape(error or 'run `rag ingest`')}"
+    return f"**Model:** {md_escape(model)} &nbsp;·&nbsp; **Index:** {index}"
+
+
+# --- Papers tab
+
+PAPER_COLUMNS = ["Title", "Listing date"]
+
+
+def filter_papers(papers: list[Paper], query: str = "") -> list[list[str]]:
+    """Rows of the papers table: every word of ``query`` must occur in title or abstract."""
+    words = query.lower().split()
+    rows = []
+    for p in papers:
+        hay = f"{p.title} {p.abstract}".lower()
+        if all(w in hay for w in words):
+            rows.append([p.title, p.listing_date or ""])
+    return rows
+
+
+def paper_markdown(paper: Paper | None) -> str:
+    if paper is None:
+        return "*Select a paper to read its abstract.*"
+    date = f" · listed {md_escape(paper.listing_date)}" if paper.listing_date else ""
+    return (f"### {md_escape(paper.title)}\n\n<small>{md_escape(paper.paper_id)}{date}</small>"
+            f"\n\n{md_escape(paper.abstract)}")
+
+
+# --- Evaluation tab
+
+def eval_dir(home: Path) -> Path:
+    return Path(home) / "eval" / "runs" / "latest"
+
+
+def eval_report(home: Path) -> tuple[str, list[Path]]:
+    """(report Markdown, PNG charts) of the latest `rag eval` run, or the 'no run yet' note.
+
+    Local image links are dropped from the Markdown: the charts are shown in a gallery below."""
+    folder = eval_dir(home)
+    report = folder / "report.md"
+    if not report.is_file():
+        return NO_EVAL, []
+    text = report.read_text(encoding="utf-8", errors="replace")
+    text = re.sub(r"!\[[^\]]*\]\((?!https?:)[^)]*\)", "", text)
+    return text, sorted(folder.glob("*.png"))
