@@ -226,6 +226,11 @@ class LocalServer:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
+                    # Another process may have won the race for the port: use its server.
+                    for _ in range(20):
+                        if self.healthy(timeout=0.5):
+                            return self.url
+                        time.sleep(0.25)
                     raise LLMUnavailable(
                         f"The local model server exited (code {self.proc.returncode}); see "
                         f"{self.settings.gguf_path.parent / 'llm-server.log'}. Is port "
