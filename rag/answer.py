@@ -68,6 +68,9 @@ def normalise_history(history: History | None) -> list[tuple[str, str]]:
     for item in history or []:
         if isinstance(item, dict):
             role, content = item.get("role"), item.get("content")
+            if isinstance(content, list):  # Gradio 6: [{"type": "text", "text": ...}, ...]
+                content = " ".join(p.get("text", "") for p in content
+                                   if isinstance(p, dict) and p.get("type") == "text")
             if not isinstance(content, str):
                 continue
             if role == "user":
@@ -235,6 +238,15 @@ def ask_stream(
     answer.flagged_numbers = checked.flagged_numbers
     answer.flagged_terms = checked.flagged_terms
     answer.raw_text = "".join(raw)
+    if settings.verify == "judge" and not answer.refused:
+        # The cheap checks already ran in citations.check; the judge reads what they let pass.
+        from rag.verify import Judge, verify_answer
+
+        yield Status("checking", "Checking the answer against the papers…")
+        t = time.perf_counter()
+        v = verify_answer(answer, Judge(settings), claims=False)
+        answer.unsupported = list(dict.fromkeys(answer.unsupported + v.unsupported))
+        timings["verify"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_start
     yield answer
 

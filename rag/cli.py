@@ -173,6 +173,12 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from eval.runner import run_from_args
+
+    return run_from_args(args)
+
+
 def cmd_ready(args) -> int:
     """Exit 0 when the index matches the corpus (used by `make run` to skip re-ingest)."""
     from rag.ingestion import is_current
@@ -222,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--questions", help="eval questions JSONL (default: eval/data/questions.jsonl)")
     s.add_argument("--answers", type=int, default=20, help="questions to answer with the LLM")
     s.set_defaults(func=cmd_bench)
+    from eval.runner import add_arguments
+
+    s = sub.add_parser("eval", help="score answers on the eval set (eval/runs/<time>/report.md)")
+    add_arguments(s)
+    s.set_defaults(func=cmd_eval)
     sub.add_parser("ready", help="exit 0 if the index is up to date").set_defaults(func=cmd_ready)
     return p
 

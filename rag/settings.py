@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(default=180.0, gt=0)
     llm_retries: int = Field(default=2, ge=0, le=10)
 
+    # --- verification judge (unset = the answering model and endpoint)
+    judge_base_url: str | None = None
+    judge_model: str | None = None
+    judge_api_key: str | None = None
+    verify: str = "cheap"  # off | cheap | judge: the live check run on every answer
+
     # --- embedded local model server
     llm_host: str = "127.0.0.1"
     llm_port: int = Field(default=8765, ge=1, le=65535)
@@ -89,6 +95,14 @@ class Settings(BaseSettings):
         v = v.strip().lower()
         if v not in {"hybrid", "dense", "bm25"}:
             raise ValueError("must be one of hybrid, dense, bm25")
+        return v
+
+    @field_validator("verify")
+    @classmethod
+    def _verify(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in {"off", "cheap", "judge"}:
+            raise ValueError("must be 'off', 'cheap' or 'judge'")
         return v
 
     @field_validator("evidence")

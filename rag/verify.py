@@ -43,7 +43,7 @@ from rag.types import Answer, Source
 
 THRESHOLD = 0.5  # P(supported) at or above this counts as supported
 MIN_COVERAGE = 0.5  # share of a sentence's content words found in its sources (as in check())
-JUDGE_BASE_URL_ENV = "RAG_JUDGE_BASE_URL"  # TODO(lead): move into Settings
+JUDGE_BASE_URL_ENV = "RAG_JUDGE_BASE_URL"  # names of the Settings fields, for messages
 JUDGE_MODEL_ENV = "RAG_JUDGE_MODEL"
 JUDGE_API_KEY_ENV = "RAG_JUDGE_API_KEY"
 _YES = {"yes", "true", "supported", "correct"}
@@ -148,12 +148,12 @@ class Judge:
     def _endpoint(self):
         if self._client is not None or self._fake is not None:
             return
-        base = os.environ.get(JUDGE_BASE_URL_ENV)
-        model_name = os.environ.get(JUDGE_MODEL_ENV)
+        base = self.settings.judge_base_url
+        model_name = self.settings.judge_model
         if base:
             from openai import OpenAI
 
-            key = (os.environ.get(JUDGE_API_KEY_ENV) or self.settings.openai_api_key
+            key = (self.settings.judge_api_key or self.settings.openai_api_key
                    or os.environ.get("OPENAI_API_KEY") or "none")
             self._client = OpenAI(base_url=base, api_key=key, timeout=self.settings.llm_timeout,
                                   max_retries=self.settings.llm_retries)
@@ -174,7 +174,7 @@ class Judge:
         self._endpoint()
         if self._fake is not None:
             return "fake"
-        return f"{self._model_name} @ {os.environ.get(JUDGE_BASE_URL_ENV) or 'answer endpoint'}"
+        return f"{self._model_name} @ {self.settings.judge_base_url or 'answer endpoint'}"
 
     @property
     def description(self) -> str:
@@ -183,7 +183,7 @@ class Judge:
             return "fake model (text yes/no)"
         how = {True: "logprobs", False: "text yes/no", None: "not called yet"}[
             self.logprobs_supported]
-        base = os.environ.get(JUDGE_BASE_URL_ENV) or "answer model endpoint"
+        base = self.settings.judge_base_url or "answer model endpoint"
         return f"{self._model_name} @ {base} ({how})"
 
     # --- scoring

@@ -137,3 +137,18 @@ def test_sentence_evidence_keeps_relevant_sentences_within_budget(fake_settings,
     n_sources = sources_block.count("\n[") + 1
     # Budget plus the one guaranteed sentence per paper, and the titles/numbers around them.
     assert len(tokenizer()(sources_block)) < 120 + 60 * n_sources
+
+
+def test_gradio6_content_parts_in_history():
+    h = [{"role": "user", "content": [{"type": "text", "text": "q"}]},
+         {"role": "assistant", "content": [{"type": "text", "text": "a"}]}]
+    assert normalise_history(h) == [("q", "a")]
+
+
+def test_live_judge_marks_sentences_it_rejects(fake_settings, llm):
+    st = fake_settings.with_overrides(verify="judge")
+    llm.enqueue("MLTI interpolates tasks to augment the task set [1].", "no", "no", "no")
+    a = rag.ask("meta-learning with task interpolation", settings=st)
+    assert not a.refused
+    assert a.unsupported == ["MLTI interpolates tasks to augment the task set."]
+    assert "verify" in a.timings
