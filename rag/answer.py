@@ -115,7 +115,8 @@ def select_sources(sources: list[Source], settings: Settings) -> list[Source]:
 def build_context(selected: list[Source], settings: Settings, question: str = "") -> str:
     """The sources block. ``RAG_EVIDENCE=passages`` (default): each paper's best retrieved
     chunk, then second chunks while the token budget lasts; ``sentences``: only the sentences
-    that bear on the question (rag/evidence.py) — shorter prompts, faster first token."""
+    that bear on the question (rag/evidence.py) — shorter prompts, faster first token;
+    ``abstracts``: whole abstracts (slowest; kept as the reference the others are measured by)."""
     budget = settings.context_tokens
     if settings.evidence == "sentences" and question:
         from rag import evidence
@@ -124,6 +125,13 @@ def build_context(selected: list[Source], settings: Settings, question: str = ""
         return "\n\n".join(
             prompts.render("source", number=s.number, title=neutralise(s.title),
                            text=neutralise(chosen.get(s.number) or s.text))
+            for s in selected
+        )
+    if settings.evidence == "abstracts":
+        # The slow baseline the levers are measured against: every abstract in full, no budget.
+        return "\n\n".join(
+            prompts.render("source", number=s.number, title=neutralise(s.title),
+                           text=neutralise(s.abstract or s.text))
             for s in selected
         )
     texts = {s.number: [s.passages[0]] if s.passages else [s.abstract] for s in selected}

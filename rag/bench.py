@@ -290,6 +290,10 @@ def to_markdown(results: dict) -> str:
                   "|---|---|---|---|---|---|",
                   f"| {y['chunks']} | {y['hnsw_p50_ms']} | {y['hnsw_p95_ms']} | "
                   f"{y['exact_numpy_p50_ms']} | {y['speedup_p50']} | {y['hnsw_recall@10_vs_exact']} |", ""]
+    if "levers" in results:
+        from eval.levers import to_markdown as levers_markdown
+
+        lines += levers_markdown(results["levers"])
     if "memory" in results:
         lines += ["## Memory", "", "| " + " | ".join(results["memory"]) + " |",
                   "|" + "---|" * len(results["memory"]),
@@ -298,7 +302,8 @@ def to_markdown(results: dict) -> str:
 
 
 def run(sections: list[str], out_dir: Path, questions_path: Path, n_answers: int,
-        settings: Settings | None = None, copies: int = 20) -> dict:
+        settings: Settings | None = None, copies: int = 20,
+        levers: list[str] | None = None) -> dict:
     import os
     import platform
 
@@ -317,6 +322,10 @@ def run(sections: list[str], out_dir: Path, questions_path: Path, n_answers: int
         results["naive"] = bench_naive(settings)
     if "scale" in sections:
         results["scale"] = bench_scale(settings, copies)
+    if "levers" in sections:
+        from eval.levers import bench_levers
+
+        results["levers"] = bench_levers(settings, questions, only=levers)
     results["memory"] = peak_rss_mb()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench.json").write_text(json.dumps(results, indent=2))

@@ -167,7 +167,8 @@ def cmd_bench(args) -> int:
     from rag.bench import DEFAULT_QUESTIONS, run, to_markdown
 
     results = run(args.sections, Path(args.out), Path(args.questions or DEFAULT_QUESTIONS),
-                  args.answers, settings=_settings(args), copies=args.copies)
+                  args.answers, settings=_settings(args), copies=args.copies,
+                  levers=args.lever)
     print(to_markdown(results))
     print(f"\nwritten to {args.out}/bench.json and bench.md")
     return 0
@@ -221,12 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("stats", help="index size and active model").set_defaults(func=cmd_stats)
     s = sub.add_parser("bench", help="measure ingest, retrieval, answer latency and memory")
     s.add_argument("sections", nargs="*", default=["ingest", "retrieval", "answer"],
-                   choices=["ingest", "retrieval", "answer", "naive", "scale"], metavar="SECTION",
-                   help="ingest, retrieval, answer (the default), naive, scale")
+                   choices=["ingest", "retrieval", "answer", "naive", "scale", "levers"],
+                   metavar="SECTION",
+                   help="ingest, retrieval, answer (the default), naive, scale, levers")
     s.add_argument("--copies", type=int, default=20, help="corpus copies for `scale`")
     s.add_argument("--out", default="bench/results")
     s.add_argument("--questions", help="eval questions JSONL (default: eval/data/questions.jsonl)")
     s.add_argument("--answers", type=int, default=20, help="questions to answer with the LLM")
+    s.add_argument("--lever", action="append", default=None,
+                   help="`levers`: only levers whose name contains this (repeatable)")
     s.set_defaults(func=cmd_bench)
     from eval.runner import add_arguments
 

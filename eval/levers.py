@@ -1,0 +1,256 @@
+"""Speed levers on the local model, each measured for latency *and* answer quality.
+
+`rag bench levers` runs the same stratified slice of the eval set (answerable and unanswerable
+kinds) through ``ask_stream`` under several settings, from the slow reference path (top 5
+abstracts in full, no relevance floor) to the default, and writes one row per lever: time to
+first token and total (p50/p95), prompt size, key facts, gold paper cited, refusal accuracy,
+false refusals. A separate row times follow-up questions in the same chat (condense + answer).
+
+Latency and quality come from the same answers, so a lever cannot look fast by answering worse
+without the table showing it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eval import metrics
+from rag.corpus import paper_id
+from rag.settings import Settings
+
+#: Follow-ups that only make sense after the first answer; condensing must resolve "it"/"they".
+FOLLOW_UPS = [
+    "What data or benchmarks did they evaluate it on?",
+    "And what is the main limitation of that approach?",
+    "How does it compare with earlier methods?",
+    "Can you summarise it in one sentence?",
+    "What problem does it solve?",
+]
+
+
+@dataclass
+class Lever:
+    name: str
+    overrides: dict = field(default_factory=dict)
+    #: Put a unique line at the top of the system prompt: the server can then reuse no prefix
+    #: from the previous request (what an unstable prompt costs).
+    break_prefix_cache: bool = False
+    why: str = ""
+
+
+SLOW = {"evidence": "abstracts", "relative_floor": 0.0, "min_similarity": -1.0,
+        "max_tokens": 512}
+
+LEVERS = [
+    Lever("slow: top-5 full abstracts, LLM always called", SLOW,
+          why="the straightforward RAG prompt the issue starts from"),
+    Lever("+ relevance floor (skip LLM when nothing relevant)",
+          {**SLOW, "min_similarity": None},
+          why="out-of-scope questions refused in milliseconds"),
+    Lever("+ score-gap top-k", {**SLOW, "min_similarity": None, "relative_floor": None},
+          why="papers far below the best one leave the prompt"),
+    Lever("+ passages, 700-token budget, 320 output tokens (default)", {},
+          why="the best chunks of each paper instead of whole abstracts"),
+    Lever("default, prefix cache defeated", {}, break_prefix_cache=True,
+          why="what the stable system-prompt prefix saves"),
+    Lever("default with sentence evidence", {"evidence": "sentences"},
+          why="only the sentences that bear on the question"),
+    Lever("default + live judge checker", {"verify": "judge"},
+          why="the cost of RAG_VERIFY=judge on top of the cheap checks"),
+]
+
+
+def pick_questions(questions: list[dict], per_kind: int, unanswerable_per_kind: int) -> list[dict]:
+    """A deterministic, stratified slice: evenly spaced items of every kind."""
+    by_kind: dict[str, list[dict]] = {}
+    for q in questions:
+        by_kind.setdefault(q.get("kind", "?"), []).append(q)
+    out = []
+    for kind, items in by_kind.items():
+        n = per_kind if items[0].get("answerable", True) else unanswerable_per_kind
+        if n <= 0:
+            continue
+        step = max(1, len(items) // n)
+        out += items[::step][:n]
+    return out
+
+
+def _settings_for(base: Settings, lever: Lever) -> Settings:
+    defaults = Settings.model_fields
+    kw = {}
+    for k, v in lever.overrides.items():
+        # None means "back to the default value" (the lever is switched on).
+        kw[k] = defaults[k].default if v is None else v
+    data = base.model_dump()
+    data.update(kw)
+    return Settings.model_validate(data)
+
+
+class _PromptProbe:
+    """Wraps rag.answer.build_messages to record prompt size and optionally break the cache."""
+
+    def __init__(self, break_cache: bool):
+        from rag import answer
+
+        self.answer = answer
+        self.original = answer.build_messages
+        self.break_cache = break_cache
+        self.tokens: list[int] = []
+
+    def __enter__(self):
+        from rag.answer import _token_len
+
+        def probe(question, selected, settings):
+            msgs = self.original(question, selected, settings)
+            if self.break_cache:
+                msgs[0] = {**msgs[0], "content": f"Request {uuid.uuid4()}.\n" + msgs[0]["content"]}
+            self.tokens.append(sum(_token_len(m["content"]) for m in msgs))
+            return msgs
+
+        self.answer.build_messages = probe
+        return self
+
+    def __exit__(self, *exc):
+        self.answer.build_messages = self.original
+
+
+def _timed(question: str, settings: Settings, history=None):
+    from rag.answer import ask_stream
+    from rag.types import Answer
+
+    t0 = time.perf_counter()
+    first = None
+    answer = None
+    for ev in ask_stream(question, history=history, settings=settings):
+        if isinstance(ev, str) and first is None and ev.strip():
+            first = time.perf_counter() - t0
+        elif isinstance(ev, Answer):
+            answer = ev
+    return answer, first, time.perf_counter() - t0
+
+
+def run_lever(lever: Lever, items: list[dict], settings: Settings) -> dict:
+    s = _settings_for(settings, lever)
+    rows = []
+    with _PromptProbe(lever.break_prefix_cache) as probe:
+        _timed("What is meta-learning?", s)  # warm the embedder and the server's prefix cache
+        probe.tokens.clear()
+        for item in items:
+            answer, ttft, total = _timed(item["question"], s)
+            answerable = bool(item.get("answerable", True))
+            gold = [paper_id(t) for t in item.get("gold_titles") or []]
+            cited = [c.paper_id for c in answer.citations]
+            rows.append({
+                "id": item["id"], "kind": item.get("kind"), "answerable": answerable,
+                "ttft_s": None if ttft is None else round(ttft, 2), "total_s": round(total, 2),
+                "refused": answer.refused,
+                "llm_called": "first_token" in answer.timings,
+                "key_facts": (metrics.key_fact_coverage(answer.text, item.get("key_facts") or [])
+                              if answerable else None),
+                "gold_cited": metrics.listing_recall(cited, gold) if answerable else None,
+                "refusal_correct": metrics.refusal_correct(answerable, answer.refused),
+                "unsupported": len(answer.unsupported),
+            })
+        tokens = list(probe.tokens)
+    ans = [r for r in rows if r["answerable"]]
+    una = [r for r in rows if not r["answerable"]]
+    ttft = [r["ttft_s"] for r in ans if r["ttft_s"] is not None]
+    total = [r["total_s"] for r in ans]
+
+    def p(values, q):
+        v = metrics.percentile(values, q)
+        return None if v is None else round(v, 2)
+
+    return {
+        "lever": lever.name, "why": lever.why, "overrides": lever.overrides,
+        "break_prefix_cache": lever.break_prefix_cache,
+        "answerable": len(ans), "unanswerable": len(una),
+        "prompt_tokens_mean": round(sum(tokens) / len(tokens)) if tokens else None,
+        "ttft_p50_s": p(ttft, 0.5), "ttft_p95_s": p(ttft, 0.95),
+        "total_p50_s": p(total, 0.5), "total_p95_s": p(total, 0.95),
+        "unanswerable_total_p50_s": p([r["total_s"] for r in una], 0.5),
+        "key_facts": _round(metrics.mean(r["key_facts"] for r in ans)),
+        "gold_cited": _round(metrics.mean(r["gold_cited"] for r in ans)),
+        "refusal_accuracy": _round(metrics.mean(r["refusal_correct"] for r in una)),
+        "false_refusal": _round(metrics.mean(r["refused"] for r in ans)),
+        "unsupported_sentences": sum(r["unsupported"] for r in rows),
+        "items": rows,
+    }
+
+
+def run_follow_ups(items: list[dict], settings: Settings, n: int = 5) -> dict:
+    """First question, then a follow-up in the same chat; time the follow-up."""
+    picked = [q for q in items if q.get("answerable", True) and q.get("kind") in
+              ("fact", "title", "paraphrase")][:n]
+    rows = []
+    for item, follow in zip(picked, FOLLOW_UPS):
+        first, _, _ = _timed(item["question"], settings)
+        history = [(item["question"], first.text)]
+        answer, ttft, total = _timed(follow, settings, history=history)
+        rows.append({"first": item["question"], "follow_up": follow,
+                     "standalone": answer.standalone_question,
+                     "condense_s": round(answer.timings.get("condense", 0.0), 2),
+                     "ttft_s": None if ttft is None else round(ttft, 2),
+                     "total_s": round(total, 2), "refused": answer.refused})
+    ttft = [r["ttft_s"] for r in rows if r["ttft_s"] is not None]
+    return {
+        "questions": len(rows),
+        "ttft_p50_s": _round(metrics.percentile(ttft, 0.5), 2),
+        "ttft_p95_s": _round(metrics.percentile(ttft, 0.95), 2),
+        "condense_p50_s": _round(metrics.percentile([r["condense_s"] for r in rows], 0.5), 2),
+        "items": rows,
+    }
+
+
+def _round(x, nd: int = 3):
+    return None if x is None else round(x, nd)
+
+
+def bench_levers(settings: Settings, questions: list[dict], per_kind: int = 4,
+                 unanswerable_per_kind: int = 2, only: list[str] | None = None) -> dict:
+    from rag.llm import local_server
+
+    items = pick_questions(questions, per_kind, unanswerable_per_kind)
+    out: dict = {"model": settings.model, "questions": len(items),
+                 "ids": [q["id"] for q in items]}
+    if settings.uses_local_llm:
+        srv = local_server(settings)
+        t0 = time.perf_counter()
+        was_up = srv.healthy()
+        srv.ensure()
+        out["server_start_s"] = None if was_up else round(time.perf_counter() - t0, 2)
+    levers = [lv for lv in LEVERS if not only or any(o in lv.name for o in only)]
+    out["levers"] = [run_lever(lv, items, settings) for lv in levers]
+    out["follow_up"] = run_follow_ups(items, settings)
+    return out
+
+
+def to_markdown(res: dict) -> list[str]:
+    lines = [f"## Speed levers ({res['questions']} eval questions; local model)", "",
+             f"Server cold start: {res.get('server_start_s')} s (excluded below).", "",
+             "| lever | prompt tokens | TTFT p50 | TTFT p95 | total p50 | total p95 | "
+             "unanswerable total p50 | key facts | gold cited | refusal acc. | false refusal |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res["levers"]:
+        lines.append(
+            f"| {r['lever']} | {r['prompt_tokens_mean']} | {r['ttft_p50_s']} | {r['ttft_p95_s']} | "
+            f"{r['total_p50_s']} | {r['total_p95_s']} | {r['unanswerable_total_p50_s']} | "
+            f"{r['key_facts']} | {r['gold_cited']} | {r['refusal_accuracy']} | "
+            f"{r['false_refusal']} |")
+    f = res.get("follow_up")
+    if f:
+        lines += ["", f"Follow-up in the same chat ({f['questions']} questions, default "
+                      f"settings): TTFT p50 {f['ttft_p50_s']} s, p95 {f['ttft_p95_s']} s "
+                      f"(condensing p50 {f['condense_p50_s']} s).", ""]
+    return lines
+
+
+def write(res: dict, out_dir: Path) -> None:
+    import json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "levers.json").write_text(json.dumps(res, indent=2))
+    (out_dir / "levers.md").write_text("\n".join(["# rag bench levers", ""] + to_markdown(res)))

@@ -1,0 +1,52 @@
+"""The speed-lever benchmark: every lever answers the same questions and reports latency with
+quality, the prompt sizes reflect the lever, and follow-ups go through condensing."""
+
+import json
+
+from eval.levers import LEVERS, bench_levers, pick_questions, to_markdown
+from rag.answer import build_context
+from rag.retrieval import retrieve
+from tests.conftest import ROOT
+
+QUESTIONS = [json.loads(line) for line in
+             (ROOT / "eval" / "data" / "questions.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_pick_questions_is_stratified_and_deterministic():
+    a = pick_questions(QUESTIONS, 2, 1)
+    assert a == pick_questions(QUESTIONS, 2, 1)
+    kinds = [q["kind"] for q in a]
+    for k in ("fact", "paraphrase", "title", "comparison", "listing"):
+        assert kinds.count(k) == 2
+    for k in ("out_of_scope", "false_premise", "injection"):
+        assert kinds.count(k) == 1
+
+
+def test_abstracts_evidence_puts_whole_abstracts_in_the_prompt(fake_settings):
+    sources = retrieve("diffusion models sampling steps", 3, settings=fake_settings)
+    full = build_context(sources, fake_settings.with_overrides(evidence="abstracts"))
+    short = build_context(sources, fake_settings.with_overrides(context_tokens=100))
+    for s in sources:
+        assert s.abstract in full
+    assert len(full) > len(short)
+
+
+def test_levers_report_latency_and_quality_for_each_lever(fake_settings, llm):
+    res = bench_levers(fake_settings, QUESTIONS, per_kind=1, unanswerable_per_kind=1)
+    assert [r["lever"] for r in res["levers"]] == [lv.name for lv in LEVERS]
+    by = {r["lever"]: r for r in res["levers"]}
+    slow, default = by[LEVERS[0].name], by[LEVERS[3].name]
+    assert slow["answerable"] == 5 and slow["unanswerable"] == 3
+    # Whole abstracts of every retrieved paper cost more prompt than the default evidence.
+    assert slow["prompt_tokens_mean"] > default["prompt_tokens_mean"]
+    for r in res["levers"]:
+        assert r["ttft_p50_s"] is not None and r["total_p50_s"] is not None
+        assert 0.0 <= r["key_facts"] <= 1.0 and 0.0 <= r["gold_cited"] <= 1.0
+        assert r["refusal_accuracy"] is not None
+    # The cache-defeating lever really changed the system prompt of every request.
+    systems = [m[0]["content"] for m in llm.history if m[0]["role"] == "system"]
+    assert sum(s.startswith("Request ") for s in systems) >= 8
+    f = res["follow_up"]
+    assert f["questions"] >= 1 and all(r["condense_s"] >= 0 for r in f["items"])
+    md = "\n".join(to_markdown(res))
+    assert "| lever |" in md and LEVERS[0].name in md
