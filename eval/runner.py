@@ -48,12 +48,20 @@ HEADLINE = [
 
 # ------------------------------------------------------------------------- inputs
 
-def load_questions(path: Path, limit: int | None = None, kinds: list[str] | None = None
-                   ) -> list[dict]:
+def load_questions(path: Path, limit: int | None = None, kinds: list[str] | None = None,
+                   per_kind: int | None = None) -> list[dict]:
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()
             if line.strip()]
     if kinds:
         rows = [r for r in rows if r.get("kind") in kinds]
+    if per_kind:
+        # An evenly spaced slice of every kind: a quick run that still covers them all.
+        by_kind: dict[str, list[dict]] = {}
+        for r in rows:
+            by_kind.setdefault(r.get("kind", "?"), []).append(r)
+        keep = {id(r) for items in by_kind.values()
+                for r in items[::max(1, len(items) // per_kind)][:per_kind]}
+        rows = [r for r in rows if id(r) in keep]
     return rows[:limit] if limit is not None else rows
 
 
@@ -326,7 +334,8 @@ def _prepare(out_dir: Path | None, runs_root: Path) -> tuple[Path, Path | None, 
 
 def run(questions_path: Path | str | None = None, out_dir: Path | str | None = None,
         limit: int | None = None, kinds: list[str] | None = None,
-        settings: Settings | None = None, judge: bool = True, baseline: bool = False,
+        per_kind: int | None = None, settings: Settings | None = None, judge: bool = True,
+        baseline: bool = False,
         progress: bool = True, runs_root: Path | str | None = None) -> dict:
     """Evaluate ``questions_path`` into ``out_dir`` (default: a new ``eval/runs/<timestamp>``);
     return the summary (also written to summary.json, with report.md and PNG plots)."""
@@ -337,7 +346,7 @@ def run(questions_path: Path | str | None = None, out_dir: Path | str | None = N
 
     settings = settings or get_settings()
     questions_path = Path(questions_path or DEFAULT_SET)
-    questions = load_questions(questions_path, limit=limit, kinds=kinds)
+    questions = load_questions(questions_path, limit=limit, kinds=kinds, per_kind=per_kind)
     if not questions:
         known = sorted({q.get("kind", "?") for q in load_questions(questions_path)})
         raise BadInput(f"No questions selected from {questions_path} (kinds {kinds}); the set "
@@ -374,7 +383,7 @@ def run(questions_path: Path | str | None = None, out_dir: Path | str | None = N
     summary["calibration"] = _calibration(the_judge, questions_path, limit, out)
     summary["meta"] = {
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "questions": str(questions_path),
-        "limit": limit, "kinds": kinds, "model": _model_name(settings),
+        "limit": limit, "kinds": kinds, "per_kind": per_kind, "model": _model_name(settings),
         "judge": the_judge.description if the_judge else None,
         "judge_calls": the_judge.calls if the_judge else 0,
         "retrieval_mode": settings.retrieval_mode, "top_k": k, "baseline": baseline,
@@ -407,6 +416,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="question set (JSONL); default eval/data/questions.jsonl")
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
     p.add_argument("--kinds", default=None, help="comma-separated kinds, e.g. fact,listing")
+    p.add_argument("--per-kind", type=int, default=None,
+                   help="an evenly spaced slice of N questions of every kind")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory; default eval/runs/<timestamp>")
     p.add_argument("--resume", action="store_true",
@@ -443,6 +454,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             raise RagError(f"No question set at {args.questions}; pass --set FILE.")
         kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
         summary = run(args.questions, out, limit=args.limit, kinds=kinds,
+                      per_kind=getattr(args, "per_kind", None),
                       settings=load_settings(), judge=not args.no_judge,
                       baseline=args.baseline, progress=not args.no_progress)
     except RagError as e:

@@ -192,7 +192,7 @@ class LocalServer:
             "--host", s.llm_host, "--port", str(s.llm_port),
             "--n_ctx", str(s.llm_ctx), "--n_threads", str(s.llm_threads),
             "--n_threads_batch", str(s.llm_threads), "--n_batch", "512",
-        ]
+        ] + (["--cache", "true", "--cache_size", str(1 << 30)] if s.llm_prompt_cache else [])
 
     def check_prepared(self) -> None:
         from rag.localmodel import is_ready

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     llm_port: int = Field(default=8765, ge=1, le=65535)
     llm_threads: int = Field(default=2, ge=1, le=256)
     llm_ctx: int = Field(default=4096, ge=512, le=32768)
+    # Keep the KV state of recent prompts in RAM, so a request that shares a prefix with any of
+    # them (not only the last one) skips re-reading it: the condense call of a follow-up no
+    # longer evicts the answer prompt's system prefix.
+    llm_prompt_cache: bool = False
     model_path: Path | None = None  # default: <home>/.models/<gguf>
 
     # --- answering

@@ -243,3 +243,14 @@ def test_judge_calibration_accuracy_at_threshold(fake_settings, llm, qset):
     assert cal["n"] == 2 and cal["accuracy"] == 0.5
     assert cal["accuracy_supported"] == 1.0 and cal["accuracy_unsupported"] == 0.0
     assert cal["abstained"] == 0
+
+
+def test_per_kind_slice_covers_every_kind_evenly():
+    from collections import Counter
+
+    from eval.runner import DEFAULT_SET, load_questions
+
+    full = load_questions(DEFAULT_SET)
+    part = load_questions(DEFAULT_SET, per_kind=2)
+    assert Counter(q["kind"] for q in part) == {k: 2 for k in {q["kind"] for q in full}}
+    assert part == load_questions(DEFAULT_SET, per_kind=2)  # deterministic
