@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # them (not only the last one) skips re-reading it: the condense call of a follow-up no
     # longer evicts the answer prompt's system prefix.
     llm_prompt_cache: bool = False
+    # Log-probabilities need llama.cpp to keep logits for every prompt token: ~16% slower prompt
+    # reading and ~0.9 GB more memory on 2 cores (rag bench, 2026-11-24). Off by default; the
+    # judge then reads the yes/no text. Turn on for calibrated judge scores (eval runs).
+    llm_logprobs: bool = False
     model_path: Path | None = None  # default: <home>/.models/<gguf>
 
     # --- answering
