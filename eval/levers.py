@@ -102,8 +102,8 @@ class _PromptProbe:
     def __enter__(self):
         from rag.answer import _token_len
 
-        def probe(question, selected, settings):
-            msgs = self.original(question, selected, settings)
+        def probe(*args, **kwargs):
+            msgs = self.original(*args, **kwargs)
             if self.break_cache:
                 msgs[0] = {**msgs[0], "content": f"Request {uuid.uuid4()}.\n" + msgs[0]["content"]}
             self.tokens.append(sum(_token_len(m["content"]) for m in msgs))

@@ -193,7 +193,7 @@ class LocalServer:
             "--n_ctx", str(s.llm_ctx), "--n_threads", str(s.llm_threads),
             "--n_threads_batch", str(s.llm_threads), "--n_batch", "512",
             "--flash_attn", "true", "--logits_all", "true" if s.llm_logprobs else "false",
-        ] + (["--cache", "true", "--cache_size", str(64 << 20)] if s.llm_prompt_cache else [])
+        ]
 
     def check_prepared(self) -> None:
         from rag.localmodel import is_ready

@@ -78,10 +78,6 @@ class Settings(BaseSettings):
     llm_port: int = Field(default=8765, ge=1, le=65535)
     llm_threads: int = Field(default=2, ge=1, le=256)
     llm_ctx: int = Field(default=4096, ge=512, le=32768)
-    # Keep the KV state of recent prompts in RAM, so a request that shares a prefix with any of
-    # them (not only the last one) skips re-reading it: the condense call of a follow-up no
-    # longer evicts the answer prompt's system prefix.
-    llm_prompt_cache: bool = False
     # Log-probabilities need llama.cpp to keep logits for every prompt token: ~16% slower prompt
     # reading and ~0.9 GB more memory on 2 cores (rag bench, 2026-11-24). Off by default; the
     # judge then reads the yes/no text. Turn on for calibrated judge scores (eval runs).
@@ -91,6 +87,9 @@ class Settings(BaseSettings):
     # --- answering
     max_question_chars: int = Field(default=2000, ge=10)
     condense_history: bool = True
+    # How a follow-up finds its papers: "context" keeps the previous turn's sources (fast, no
+    # extra LLM call); "llm" rewrites it into a standalone question first.
+    condense_mode: str = "context"
 
     # --- UI
     ui_host: str = "127.0.0.1"
@@ -103,6 +102,14 @@ class Settings(BaseSettings):
         v = v.strip().lower()
         if v not in {"hybrid", "dense", "bm25"}:
             raise ValueError("must be one of hybrid, dense, bm25")
+        return v
+
+    @field_validator("condense_mode")
+    @classmethod
+    def _condense_mode(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in {"context", "llm"}:
+            raise ValueError("must be 'context' or 'llm'")
         return v
 
     @field_validator("verify")

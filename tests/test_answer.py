@@ -63,7 +63,11 @@ def test_invalid_marker_from_model_is_removed(fake_settings, llm):
     assert "[42]" not in a.text and len(a.citations) == 1
 
 
-def test_follow_up_is_condensed_before_retrieval(fake_settings, llm):
+def test_follow_up_is_condensed_before_retrieval_in_llm_mode(fake_settings, llm, monkeypatch):
+    monkeypatch.setenv("RAG_CONDENSE_MODE", "llm")
+    from rag.settings import get_settings
+
+    get_settings.cache_clear()
     llm.enqueue("What datasets did Meta-Learning with Fewer Tasks through Task Interpolation use?",
                 "It used eight datasets [1].")
     history = [{"role": "user", "content": "Which paper interpolates tasks for meta-learning?"},
@@ -72,6 +76,63 @@ def test_follow_up_is_condensed_before_retrieval(fake_settings, llm):
     assert a.standalone_question.startswith("What datasets did Meta-Learning")
     assert "Follow-up question: and what datasets did it use?" in llm.history[0][0]["content"]
     assert a.sources[0].title == MLTI
+
+
+FIRST_Q = "Which paper interpolates tasks for meta-learning?"
+
+
+def _user_prompts(llm):
+    return [m[-1]["content"] for m in llm.history]
+
+
+def test_follow_up_keeps_previous_sources_as_the_prompt_prefix(fake_settings, llm):
+    first = rag.ask(FIRST_Q)
+    history = [{"role": "user", "content": FIRST_Q},
+               {"role": "assistant", "content": first.text}]
+    a = rag.ask("and what datasets did it use?", history=history)
+    p1, p2 = _user_prompts(llm)
+    assert len(llm.history) == 2  # no extra LLM call to rewrite the question
+    block1 = p1[:p1.index("\n\nQuestion: ")]
+    # Byte-identical sources block first: the server re-reads nothing of it.
+    assert p2.startswith(block1 + "\n\n")
+    assert f"Earlier question: {FIRST_Q}" in p2
+    assert p2.rstrip().endswith("Follow-up question: and what datasets did it use?")
+    shown = [s for s in a.sources if s.shown_to_llm]
+    assert [s.paper_id for s in shown][:len(first.sources)] == \
+        [s.paper_id for s in first.sources if s.shown_to_llm]
+    assert [s.number for s in shown] == list(range(1, len(shown) + 1))
+    assert FIRST_Q in a.standalone_question
+
+
+def test_follow_up_chain_traces_sources_through_earlier_turns(fake_settings, llm):
+    a1 = rag.ask(FIRST_Q)
+    h = [{"role": "user", "content": FIRST_Q}, {"role": "assistant", "content": a1.text}]
+    a2 = rag.ask("what datasets did it use?", history=h)
+    h += [{"role": "user", "content": "what datasets did it use?"},
+          {"role": "assistant", "content": a2.text}]
+    rag.ask("and how many tasks did they need?", history=h)
+    p2, p3 = _user_prompts(llm)[1:]
+    block2 = p2[:p2.index("\n\nEarlier question: ")]
+    assert p3.startswith(block2)
+
+
+def test_new_topic_without_reference_back_is_searched_fresh(fake_settings, llm):
+    first = rag.ask(FIRST_Q)
+    history = [(FIRST_Q, first.text)]
+    a = rag.ask("Which papers study denoising diffusion probabilistic models for images?",
+                history=history)
+    assert "Earlier question" not in _user_prompts(llm)[-1]
+    assert a.standalone_question is None
+    assert MLTI not in [s.title for s in a.sources if s.shown_to_llm][:1]
+
+
+def test_refers_back():
+    from rag.answer import refers_back
+
+    assert refers_back("What dataset did they use?")
+    assert refers_back("And the paper's limitations?")
+    assert refers_back("why?")
+    assert not refers_back("Which papers study graph neural networks for molecules?")
 
 
 def test_injected_instructions_in_sources_are_framed_as_data(fake_settings, llm):

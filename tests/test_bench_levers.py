@@ -52,10 +52,10 @@ def test_levers_report_latency_and_quality_for_each_lever(fake_settings, llm):
     assert "| lever |" in md and LEVERS[0].name in md
 
 
-def test_prompt_cache_setting_reaches_the_server_command(fake_settings):
+def test_server_keeps_logits_only_when_logprobs_are_wanted(fake_settings):
     from rag.llm import LocalServer
 
     off = LocalServer(fake_settings).command()
-    on = LocalServer(fake_settings.with_overrides(llm_prompt_cache=True)).command()
-    assert "--cache" not in off
-    assert on[on.index("--cache") + 1] == "true"
+    on = LocalServer(fake_settings.with_overrides(llm_logprobs=True)).command()
+    assert off[off.index("--logits_all") + 1] == "false"
+    assert on[on.index("--logits_all") + 1] == "true"

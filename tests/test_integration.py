@@ -137,7 +137,7 @@ def test_unanswerable_questions_are_refused(real, question):
     assert "don't say" in a.text and not a.citations
 
 
-def test_follow_up_is_condensed(real):
+def test_follow_up_is_answered_from_the_previous_papers(real):
     first = rag.ask("What does AutoClip choose automatically?")
     history = [{"role": "user", "content": first.question},
                {"role": "assistant", "content": first.text}]

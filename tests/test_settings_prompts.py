@@ -21,6 +21,8 @@ def test_defaults_are_offline_and_local(monkeypatch):
     ("RAG_RETRIEVAL_MODE", "magic", "RAG_RETRIEVAL_MODE"),
     ("RAG_CHUNK_SIZE", "abc", "RAG_CHUNK_SIZE"),
     ("RAG_UI_AUTH", "nopassword", "RAG_UI_AUTH"),
+    ("RAG_CONDENSE_MODE", "telepathy", "RAG_CONDENSE_MODE"),
+    ("RAG_EVIDENCE", "everything", "RAG_EVIDENCE"),
 ])
 def test_bad_values_name_the_variable(monkeypatch, var, value, msg):
     monkeypatch.setenv(var, value)
@@ -43,6 +45,7 @@ def test_env_overrides(monkeypatch):
     ("answer_user", {"sources": "[1] T\ntext", "question": "Q?"}),
     ("source", {"number": 1, "title": "T", "text": "x"}),
     ("condense", {"history": "User: a", "question": "b"}),
+    ("answer_followup", {"sources": "[1] T\ntext", "earlier": "Q1?", "question": "Q2?"}),
 ])
 def test_every_prompt_renders(name, values):
     out = prompts.render(name, **values)

@@ -84,10 +84,9 @@ def test_settings_top_k_and_mode_reach_retrieval(fake_settings):
 
 def test_follow_up_sends_the_conversation(fake_settings, llm):
     first = run(QUESTION, settings=fake_settings)[-1]
-    llm.enqueue("How many tasks does meta-learning with task interpolation need?")
     steps = run("How many does it need?", first[1], first[3], settings=fake_settings)
-    condense_prompt = llm.history[-2][-1]["content"]
-    assert QUESTION in condense_prompt
+    prompt = llm.history[-1][-1]["content"]
+    assert f"Earlier question: {QUESTION}" in prompt
     assert len(steps[-1][1]) == 4 and len(steps[-1][3]) == 4
     assert "Searched for:" in steps[-1][2]
 
