@@ -152,6 +152,8 @@ def run_lever(lever: Lever, items: list[dict], settings: Settings) -> dict:
                 "gold_cited": metrics.listing_recall(cited, gold) if answerable else None,
                 "refusal_correct": metrics.refusal_correct(answerable, answer.refused),
                 "unsupported": len(answer.unsupported),
+                "check_ms": round(1000 * answer.timings.get("check", 0.0), 1),
+                "verify_s": round(answer.timings.get("verify", 0.0), 2),
             })
         tokens = list(probe.tokens)
     ans = [r for r in rows if r["answerable"]]
@@ -176,6 +178,8 @@ def run_lever(lever: Lever, items: list[dict], settings: Settings) -> dict:
         "refusal_accuracy": _round(metrics.mean(r["refusal_correct"] for r in una)),
         "false_refusal": _round(metrics.mean(r["refused"] for r in ans)),
         "unsupported_sentences": sum(r["unsupported"] for r in rows),
+        "cheap_check_ms_p50": p([r["check_ms"] for r in rows if r["llm_called"]], 0.5),
+        "judge_s_p50": p([r["verify_s"] for r in rows if r["verify_s"]], 0.5),
         "items": rows,
     }
 

@@ -345,7 +345,9 @@ def ask_stream(
         yield tail
     timings["generate"] = time.perf_counter() - t_llm
 
+    t = time.perf_counter()
     checked = citations.check("".join(raw), selected)
+    timings["check"] = time.perf_counter() - t
     answer.text = checked.text
     answer.citations = checked.citations
     answer.refused = checked.refused

@@ -189,13 +189,22 @@ def bench_scale(settings: Settings, copies: int, chunks_100k: int = 100_000) -> 
 
     import chromadb
 
+    # Clustered unit vectors, like text embeddings (topics), not uniform noise: in 384
+    # dimensions uniform random points are all nearly equidistant and "nearest" means nothing.
+    # Queries are perturbed data points, as a question is close to the passages it is about.
     rng = np.random.default_rng(0)
-    dim = 384
-    data = rng.standard_normal((chunks_100k, dim), dtype=np.float32)
-    data /= np.linalg.norm(data, axis=1, keepdims=True)
-    queries = data[rng.choice(chunks_100k, 50, replace=False)] + \
-        0.5 * rng.standard_normal((50, dim), dtype=np.float32)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    dim, n_topics = 384, 2000
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    centers = unit(rng.standard_normal((n_topics, dim), dtype=np.float32))
+    topic = rng.integers(0, n_topics, chunks_100k)
+    data = unit(centers[topic] + rng.standard_normal((chunks_100k, dim), dtype=np.float32)
+                * (0.8 / np.sqrt(dim)))
+    picks = rng.choice(chunks_100k, 50, replace=False)
+    queries = unit(data[picks] + rng.standard_normal((50, dim), dtype=np.float32)
+                   * (0.8 / np.sqrt(dim)))
     with tempfile.TemporaryDirectory() as tmp:
         client = chromadb.PersistentClient(path=tmp)
         coll = client.create_collection("synthetic", metadata={"hnsw:space": "cosine"},
@@ -215,7 +224,7 @@ def bench_scale(settings: Settings, copies: int, chunks_100k: int = 100_000) -> 
             exact_lat.append(time.perf_counter() - t0)
             recall.append(len({int(x) for x in got} & {int(x) for x in exact}) / 10)
     out["synthetic_100k"] = {
-        "chunks": chunks_100k, "load_s": round(load_s, 1),
+        "chunks": chunks_100k, "topics": n_topics, "load_s": round(load_s, 1),
         "hnsw_p50_ms": round(_pct(hnsw_lat, 0.5) * 1000, 2),
         "hnsw_p95_ms": round(_pct(hnsw_lat, 0.95) * 1000, 2),
         "exact_numpy_p50_ms": round(_pct(exact_lat, 0.5) * 1000, 2),
