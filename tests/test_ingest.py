@@ -87,6 +87,17 @@ def test_missing_index_is_a_clear_error(empty_settings):
         retrieve("anything")
 
 
+def test_corrupted_index_is_a_clear_error(empty_settings):
+    from rag.retrieval import retrieve
+
+    path = empty_settings.chroma_dir
+    path.mkdir(parents=True)
+    (path / "chroma.sqlite3").write_bytes(b"this is not a database\x00" * 100)
+    with pytest.raises(IndexNotFound) as e:
+        retrieve("anything")
+    assert "rag ingest" in str(e.value) and str(path) in str(e.value)
+
+
 def test_second_ingest_refuses_while_locked(empty_settings, tmp_path):
     f = tmp_path / "c.jsonl"
     write_jsonl(f, corpus(2))

@@ -39,10 +39,14 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b'{"error": {"message": "boom"}}')
             return
+        if mode == "slow":
+            import time
+
+            time.sleep(3)  # longer than the client's timeout below
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
-        if mode == "ok":
+        if mode in ("ok", "slow"):
             body = chunk("Hello ") + chunk("world.") + chunk(finish="stop") + "data: [DONE]\n\n"
         elif mode == "cut":
             body = chunk("Half an ans")  # connection closes with no finish_reason
@@ -61,8 +65,8 @@ def server():
     srv.shutdown()
 
 
-def client(url, retries=0):
-    s = Settings(openai_base_url=url, llm_retries=retries, llm_timeout=5)
+def client(url, retries=0, timeout=5.0):
+    s = Settings(openai_base_url=url, llm_retries=retries, llm_timeout=timeout)
     return OpenAIChat(s, url, "k")
 
 
@@ -130,3 +134,11 @@ def test_lost_server_before_first_token_is_restarted_once(server):
     Handler.mode = "500"
     assert chat.complete(MSG, max_tokens=10) == "Hello world."
     assert restarts == [1]
+
+
+def test_slow_endpoint_times_out_with_a_clear_error(server):
+    Handler.mode = "slow"
+    with pytest.raises(LLMUnavailable) as e:
+        client(server, retries=1, timeout=1.0).complete(MSG, max_tokens=10)
+    assert "timed out" in str(e.value).lower() or "timeout" in str(e.value).lower()
+    assert Handler.calls == 2  # one retry, then give up
