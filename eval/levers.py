@@ -51,12 +51,15 @@ LEVERS = [
                                                   "relative_floor": None},
           why="no LLM call when nothing is relevant (see the unanswerable column); papers far "
               "below the best one leave the prompt"),
-    Lever("+ passages, 700-token budget, 320 output tokens (default)", {},
-          why="the best chunks of each paper instead of whole abstracts"),
+    Lever("+ best passages, 700-token budget, 320 output tokens",
+          {"evidence": "passages", "context_tokens": 700},
+          why="each paper's best-ranked chunks instead of whole abstracts"),
+    Lever("+ sentences, 700-token budget", {"evidence": "sentences", "context_tokens": 700},
+          why="only the sentences closest to the question, across the papers"),
+    Lever("+ sentences, 450-token budget", {"evidence": "sentences", "context_tokens": 450},
+          why="a smaller evidence budget"),
     Lever("default, prefix cache defeated", {}, break_prefix_cache=True,
           why="what the stable system-prompt prefix saves"),
-    Lever("default with sentence evidence", {"evidence": "sentences"},
-          why="only the sentences that bear on the question"),
     Lever("default + live judge checker", {"verify": "judge"},
           why="the cost of RAG_VERIFY=judge on top of the cheap checks"),
 ]
@@ -165,8 +168,11 @@ def run_lever(lever: Lever, items: list[dict], settings: Settings) -> dict:
         v = metrics.percentile(values, q)
         return None if v is None else round(v, 2)
 
+    fields = Settings.model_fields
+    is_default = not lever.break_prefix_cache and all(
+        v is None or v == fields[k].default for k, v in lever.overrides.items())
     return {
-        "lever": lever.name, "why": lever.why, "overrides": lever.overrides,
+        "lever": lever.name + (" (default)" if is_default else ""), "why": lever.why, "overrides": lever.overrides,
         "break_prefix_cache": lever.break_prefix_cache,
         "answerable": len(ans), "unanswerable": len(una),
         "prompt_tokens_mean": round(sum(tokens) / len(tokens)) if tokens else None,

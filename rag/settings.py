@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     relative_floor: float = Field(default=0.75, ge=0.0, le=1.0)  # keep papers >= best * this
     passages_per_source: int = Field(default=2, ge=1, le=10)
     context_tokens: int = Field(default=700, ge=100, le=16000)  # evidence budget in the prompt
-    evidence: str = "passages"  # passages | sentences | abstracts (see rag/answer.py)
+    evidence: str = "sentences"  # passages | sentences | abstracts (see rag/answer.py)
 
     # --- LLM (OpenAI-compatible). Empty base_url = the embedded local server.
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
