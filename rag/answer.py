@@ -2,8 +2,8 @@
 
 The prompt is built so the local model's prefix cache works for us: the system prompt is fixed
 (same tokens every call), and the variable part (sources, question) comes last. Evidence is the
-best-matching passages of each paper within a token budget, not whole abstracts: on 2 CPU cores
-prompt processing (~80 tokens/s) dominates the wait.
+sentences of the selected papers closest to the question within a token budget, not whole
+abstracts: on 2 CPU cores prompt processing (~80 tokens/s) dominates the wait.
 
 Refusal has two gates. Before the LLM: if no retrieved paper clears the relevance floor, the
 answer is a refusal in milliseconds and the model is never asked. After the LLM: if the model
@@ -114,9 +114,10 @@ def select_sources(sources: list[Source], settings: Settings) -> list[Source]:
 
 
 def build_context(selected: list[Source], settings: Settings, question: str = "") -> str:
-    """The sources block. ``RAG_EVIDENCE=passages`` (default): each paper's best retrieved
-    chunk, then second chunks while the token budget lasts; ``sentences``: only the sentences
-    that bear on the question (rag/evidence.py) — shorter prompts, faster first token;
+    """The sources block. ``RAG_EVIDENCE=sentences`` (default): only the sentences that bear on
+    the question (rag/evidence.py); ``passages``: each paper's best retrieved chunk, then second
+    chunks while the token budget lasts (cheaper to pick, but the fact asked about is often in a
+    chunk left out: `rag bench levers`);
     ``abstracts``: whole abstracts (slowest; kept as the reference the others are measured by)."""
     budget = settings.context_tokens
     if settings.evidence == "sentences" and question:
