@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     min_similarity: float = Field(default=0.30, ge=-1.0, le=1.0)  # relevance floor (cosine)
     relative_floor: float = Field(default=0.75, ge=0.0, le=1.0)  # keep papers >= best * this
     passages_per_source: int = Field(default=2, ge=1, le=10)
-    context_tokens: int = Field(default=700, ge=100, le=16000)  # evidence budget in the prompt
+    context_tokens: int = Field(default=450, ge=100, le=16000)  # evidence budget in the prompt
     evidence: str = "sentences"  # passages | sentences | abstracts (see rag/answer.py)
 
     # --- LLM (OpenAI-compatible). Empty base_url = the embedded local server.
