@@ -240,3 +240,19 @@ def test_named_api_endpoint_returns_text_and_structured_sources(fake_settings):
             client.predict("  ", api_name="/ask")
     finally:
         app.close()
+
+
+def test_eval_tab_falls_back_to_the_most_complete_recorded_report(tmp_path):
+    import json
+
+    for name, n in (("2026-01-01-full", 156), ("2026-01-02-slice", 24)):
+        d = tmp_path / "eval" / "reports" / name
+        d.mkdir(parents=True)
+        (d / "report.md").write_text(f"# Eval {name}\n")
+        (d / "summary.json").write_text(json.dumps({"overall": {"n": n}}))
+    text, _ = fmt.eval_report(tmp_path)
+    assert "2026-01-01-full" in text
+    latest = tmp_path / "eval" / "runs" / "latest"
+    latest.mkdir(parents=True)
+    (latest / "report.md").write_text("# Eval mine\n")
+    assert "mine" in fmt.eval_report(tmp_path)[0]  # a local run wins

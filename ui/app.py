@@ -16,6 +16,7 @@ API: `/ask` (gradio_client) takes question, history, top_k, mode and returns a J
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Iterator
 
 import gradio as gr
@@ -313,8 +314,8 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
 
 
 def _allowed_paths(settings: Settings) -> list[str]:
-    # The Evaluation tab's charts are files under <home>/eval/runs/latest.
-    return [str(fmt.eval_dir(settings.home))]
+    # The Evaluation tab's charts are files under <home>/eval/runs/latest or eval/reports.
+    return [str(fmt.eval_dir(settings.home)), str(Path(settings.home) / "eval" / "reports")]
 
 
 def launch(settings: Settings | None = None, **kwargs) -> gr.Blocks:
