@@ -101,16 +101,43 @@ def condense(question: str, history: list[tuple[str, str]], settings: Settings) 
     return out if len(out) >= 3 else question
 
 
-def select_sources(sources: list[Source], settings: Settings) -> list[Source]:
+_NAME = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-+][A-Za-z0-9]+)*\b")
+
+
+def named_terms(question: str) -> set[str]:
+    """Names a question asks about: acronyms and coined words (MLTI, AdEMAMix, GPT-4, ResNet50),
+    i.e. two or more capitals, or letters mixed with digits."""
+    out = set()
+    for w in _NAME.findall(question):
+        caps = sum(c.isupper() for c in w)
+        if len(w) >= 3 and (caps >= 2 or (any(c.isdigit() for c in w) and
+                                          any(c.isalpha() for c in w))):
+            out.add(w)
+    return out
+
+
+def _mentions(source: Source, names: set[str]) -> bool:
+    text = f"{source.title} {source.abstract or source.text}"
+    return any(re.search(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])", text) for n in names)
+
+
+def select_sources(sources: list[Source], settings: Settings, question: str = ""
+                   ) -> list[Source]:
     """Which retrieved papers go into the prompt: the relevance floor, then a score-gap rule
-    (papers far below the best one are noise to a small model and cost prompt time)."""
+    (papers far below the best one are noise to a small model and cost prompt time).
+
+    A paper that contains a name the question asks about (an acronym such as "MLTI") passes
+    both: a small embedding model scores "How many datasets was MLTI evaluated on?" below the
+    floor against the very paper that defines MLTI, while the exact name is decisive."""
     if not sources:
         return []
+    names = named_terms(question) if question else set()
+    named = {s.paper_id for s in sources if names and _mentions(s, names)}
     best = max(s.similarity for s in sources)
-    if best < settings.min_similarity:
+    if best < settings.min_similarity and not named:
         return []
     cutoff = max(settings.min_similarity, best * settings.relative_floor)
-    return [s for s in sources if s.similarity >= cutoff]
+    return [s for s in sources if s.similarity >= cutoff or s.paper_id in named]
 
 
 def build_context(selected: list[Source], settings: Settings, question: str = "") -> str:
@@ -214,7 +241,7 @@ class _Plan:
 def _fresh_plan(query: str, k: int, mode: str | None, settings: Settings,
                 timings: dict | None = None) -> _Plan:
     sources = retrieve(query, k, mode=mode, settings=settings, timings=timings)
-    selected = select_sources(sources, settings)
+    selected = select_sources(sources, settings, query)
     for i, s in enumerate(selected, start=1):
         s.number = i
     context = build_context(selected, settings, query) if selected else ""
@@ -233,7 +260,7 @@ def _follow_plan(question: str, prev: _Plan, k: int, mode: str | None, settings:
         return plan
     have = {s.paper_id for s in prev.selected}
     room = max(0, min(_MAX_NEW_SOURCES, k - len(prev.selected)))
-    new = [s for s in select_sources(sources, settings) if s.paper_id not in have][:room]
+    new = [s for s in select_sources(sources, settings, query) if s.paper_id not in have][:room]
     for i, s in enumerate(new, start=len(prev.selected) + 1):
         s.number = i
     context = prev.context

@@ -173,6 +173,26 @@ def test_relevance_floor_and_gap(fake_settings):
     assert [x.number for x in kept] == [1, 2]
 
 
+def test_a_paper_naming_the_asked_acronym_passes_the_floor(fake_settings):
+    from rag.answer import named_terms
+
+    assert named_terms("How many datasets was MLTI evaluated on?") == {"MLTI"}
+    assert named_terms("Does GPT-4 beat ResNet50 or AdEMAMix?") == {"GPT-4", "ResNet50",
+                                                                     "AdEMAMix"}
+    assert named_terms("What is meta-learning, and Which paper?") == set()
+
+    def s(n, sim, abstract):
+        return Source(number=n, paper_id=str(n), title=f"Paper {n}", score=0, similarity=sim,
+                      abstract=abstract)
+    st = fake_settings.with_overrides(min_similarity=0.3, relative_floor=0.75)
+    mlti = s(1, 0.29, "We propose MLTI, which interpolates tasks.")
+    other = s(2, 0.25, "Meta-learning for segmentation (not MLTIX).")
+    assert select_sources([mlti, other], st, "How many datasets was MLTI evaluated on?") == [mlti]
+    # Without the name, the same similarities are refused before the LLM.
+    assert select_sources([mlti, other], st, "How many datasets was it evaluated on?") == []
+    assert select_sources([mlti, other], st, "How many datasets was MLT evaluated on?") == []
+
+
 def test_topic_queries_are_phrased_as_questions():
     from rag.answer import as_question
 
