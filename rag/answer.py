@@ -23,7 +23,7 @@ from rag import citations
 from rag.guard import neutralise
 from rag.errors import BadInput
 from rag.llm import get_model
-from rag.retrieval import retrieve
+from rag.retrieval import papers_mentioning, retrieve
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Source, Status
 
@@ -101,6 +101,7 @@ def condense(question: str, history: list[tuple[str, str]], settings: Settings) 
     return out if len(out) >= 3 else question
 
 
+_MAX_PAPERS_PER_NAME = 1
 _NAME = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-+][A-Za-z0-9]+)*\b")
 
 
@@ -126,12 +127,15 @@ def select_sources(sources: list[Source], settings: Settings, question: str = ""
     """Which retrieved papers go into the prompt: the relevance floor, then a score-gap rule
     (papers far below the best one are noise to a small model and cost prompt time).
 
-    A paper that contains a name the question asks about (an acronym such as "MLTI") passes
-    both: a small embedding model scores "How many datasets was MLTI evaluated on?" below the
+    The one paper that contains a name the question asks about (an acronym such as "MLTI")
+    passes both: a small embedding model scores "How many datasets was MLTI evaluated on?" below the
     floor against the very paper that defines MLTI, while the exact name is decisive."""
     if not sources:
         return []
-    names = named_terms(question) if question else set()
+    # Only names that single out one paper: "MAML", a baseline several meta-learning papers
+    # mention, says nothing about which of them answers (and let a false premise through).
+    names = {n for n in named_terms(question)
+             if 0 < papers_mentioning(n, settings) <= _MAX_PAPERS_PER_NAME} if question else set()
     named = {s.paper_id for s in sources if names and _mentions(s, names)}
     best = max(s.similarity for s in sources)
     if best < settings.min_similarity and not named:

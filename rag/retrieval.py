@@ -15,6 +15,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -60,8 +61,17 @@ class _Index:
                 int(meta.get("chunk_index", 0)),
             )
         self.fingerprint = _fingerprint(coll)
+        self._df: dict[str, int] = {}
         self._bm25 = None
         self._bm25_lock = threading.Lock()
+
+    def papers_mentioning(self, name: str) -> int:
+        """How many papers contain ``name`` as a whole word (case-sensitive); cached."""
+        if name not in self._df:
+            pat = re.compile(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])")
+            self._df[name] = len({c.paper_id for c in self.chunks.values()
+                                  if pat.search(c.title) or pat.search(c.abstract)})
+        return self._df[name]
 
     def bm25(self):
         with self._bm25_lock:
@@ -213,3 +223,8 @@ def retrieve(
         timings["embed_query"] = t1 - t0
         timings["retrieve"] = time.perf_counter() - t0
     return sources
+
+
+def papers_mentioning(name: str, settings: Settings | None = None) -> int:
+    """Number of indexed papers whose title or abstract contains ``name`` (a whole word)."""
+    return _index(settings or get_settings()).papers_mentioning(name)

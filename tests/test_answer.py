@@ -185,12 +185,20 @@ def test_a_paper_naming_the_asked_acronym_passes_the_floor(fake_settings):
         return Source(number=n, paper_id=str(n), title=f"Paper {n}", score=0, similarity=sim,
                       abstract=abstract)
     st = fake_settings.with_overrides(min_similarity=0.3, relative_floor=0.75)
+    # The bundled corpus (fake index): MLTI is named by one paper only.
+    from rag.retrieval import papers_mentioning
+
+    assert papers_mentioning("MLTI", st) == 1
     mlti = s(1, 0.29, "We propose MLTI, which interpolates tasks.")
     other = s(2, 0.25, "Meta-learning for segmentation (not MLTIX).")
     assert select_sources([mlti, other], st, "How many datasets was MLTI evaluated on?") == [mlti]
     # Without the name, the same similarities are refused before the LLM.
     assert select_sources([mlti, other], st, "How many datasets was it evaluated on?") == []
     assert select_sources([mlti, other], st, "How many datasets was MLT evaluated on?") == []
+    # A name several papers mention (a common baseline) singles out none of them.
+    assert papers_mentioning("MAML", st) >= 2
+    maml = s(1, 0.29, "We improve on MAML.")
+    assert select_sources([maml], st, "What accuracy did the MAML paper report?") == []
 
 
 def test_topic_queries_are_phrased_as_questions():
