@@ -57,10 +57,12 @@ with sync_playwright() as p:
     for i, q in enumerate(QUESTIONS):
         rows.append(ask(q, i, new_chat=True))
         print(rows[-1], flush=True)
-    rows.append({**ask(FOLLOW_UP, len(QUESTIONS), new_chat=False), "follow_up": True})
-    print(rows[-1], flush=True)
+        if i == 1:  # a follow-up in the same chat, after a question that was answered
+            rows.append({**ask(FOLLOW_UP, 100 + i, new_chat=False), "follow_up": True})
+            print(rows[-1], flush=True)
     browser.close()
 timed = [r for r in rows[1:] if not r.get("follow_up")]
 first = sorted(r["first_text_s"] for r in timed)
 print(json.dumps({"rows": rows, "first_text_p50_s": first[len(first) // 2],
-                  "follow_up_first_text_s": rows[-1]["first_text_s"]}))
+                  "follow_up_first_text_s": [r["first_text_s"] for r in rows
+                                             if r.get("follow_up")]}))
