@@ -30,6 +30,7 @@ with sync_playwright() as p:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(URL)
     page.locator("#question textarea").wait_for()
+    time.sleep(3)  # let Gradio's client connect before typing (it keeps a stream open: no idle)
     def ask(q: str, i: int, new_chat: bool) -> dict:
         if new_chat:
             page.locator("#new-chat").click()
