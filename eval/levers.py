@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval import metrics
+from eval.runner import even_slice
 from rag.corpus import paper_id
 from rag.settings import Settings
 
@@ -67,28 +68,15 @@ LEVERS = [
 
 def pick_questions(questions: list[dict], per_kind: int, unanswerable_per_kind: int) -> list[dict]:
     """A deterministic, stratified slice: evenly spaced items of every kind."""
-    by_kind: dict[str, list[dict]] = {}
-    for q in questions:
-        by_kind.setdefault(q.get("kind", "?"), []).append(q)
-    out = []
-    for kind, items in by_kind.items():
-        n = per_kind if items[0].get("answerable", True) else unanswerable_per_kind
-        if n <= 0:
-            continue
-        step = max(1, len(items) // n)
-        out += items[::step][:n]
-    return out
+    return even_slice(questions, lambda q: per_kind if q.get("answerable", True)
+                      else unanswerable_per_kind)
 
 
 def _settings_for(base: Settings, lever: Lever) -> Settings:
+    # None means "back to the default value" (the lever is switched on).
     defaults = Settings.model_fields
-    kw = {}
-    for k, v in lever.overrides.items():
-        # None means "back to the default value" (the lever is switched on).
-        kw[k] = defaults[k].default if v is None else v
-    data = base.model_dump()
-    data.update(kw)
-    return Settings.model_validate(data)
+    return base.with_overrides(**{k: defaults[k].default if v is None else v
+                                  for k, v in lever.overrides.items()})
 
 
 class _PromptProbe:
@@ -220,17 +208,13 @@ def _round(x, nd: int = 3):
 
 def bench_levers(settings: Settings, questions: list[dict], per_kind: int = 4,
                  unanswerable_per_kind: int = 2, only: list[str] | None = None) -> dict:
-    from rag.llm import local_server
+    from rag.bench import server_start_s
 
     items = pick_questions(questions, per_kind, unanswerable_per_kind)
     out: dict = {"model": settings.model, "questions": len(items),
                  "ids": [q["id"] for q in items]}
     if settings.uses_local_llm:
-        srv = local_server(settings)
-        t0 = time.perf_counter()
-        was_up = srv.healthy()
-        srv.ensure()
-        out["server_start_s"] = None if was_up else round(time.perf_counter() - t0, 2)
+        out["server_start_s"] = server_start_s(settings)
     levers = [lv for lv in LEVERS if not only or any(o in lv.name for o in only)]
     out["levers"] = [run_lever(lv, items, settings) for lv in levers]
     out["follow_up"] = run_follow_ups(items, settings)

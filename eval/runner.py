@@ -56,13 +56,21 @@ def load_questions(path: Path, limit: int | None = None, kinds: list[str] | None
         rows = [r for r in rows if r.get("kind") in kinds]
     if per_kind:
         # An evenly spaced slice of every kind: a quick run that still covers them all.
-        by_kind: dict[str, list[dict]] = {}
-        for r in rows:
-            by_kind.setdefault(r.get("kind", "?"), []).append(r)
-        keep = {id(r) for items in by_kind.values()
-                for r in items[::max(1, len(items) // per_kind)][:per_kind]}
-        rows = [r for r in rows if id(r) in keep]
+        rows = even_slice(rows, lambda r: per_kind)
     return rows[:limit] if limit is not None else rows
+
+
+def even_slice(rows: list[dict], how_many) -> list[dict]:
+    """``how_many(first item of a kind)`` evenly spaced items of every kind, in file order."""
+    by_kind: dict[str, list[dict]] = {}
+    for r in rows:
+        by_kind.setdefault(r.get("kind", "?"), []).append(r)
+    keep = set()
+    for items in by_kind.values():
+        n = how_many(items[0])
+        if n > 0:
+            keep |= {id(r) for r in items[::max(1, len(items) // n)][:n]}
+    return [r for r in rows if id(r) in keep]
 
 
 def check_questions(questions: list[dict], settings: Settings) -> list[str]:
@@ -454,7 +462,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             raise RagError(f"No question set at {args.questions}; pass --set FILE.")
         kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
         summary = run(args.questions, out, limit=args.limit, kinds=kinds,
-                      per_kind=getattr(args, "per_kind", None),
+                      per_kind=args.per_kind,
                       settings=load_settings(), judge=not args.no_judge,
                       baseline=args.baseline, progress=not args.no_progress)
     except RagError as e:

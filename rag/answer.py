@@ -23,7 +23,7 @@ from rag import citations
 from rag.guard import neutralise
 from rag.errors import BadInput
 from rag.llm import get_model
-from rag.retrieval import papers_mentioning, retrieve
+from rag.retrieval import mentions, papers_mentioning, retrieve
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Source, Status
 
@@ -117,11 +117,6 @@ def named_terms(question: str) -> set[str]:
     return out
 
 
-def _mentions(source: Source, names: set[str]) -> bool:
-    text = f"{source.title} {source.abstract or source.text}"
-    return any(re.search(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])", text) for n in names)
-
-
 def select_sources(sources: list[Source], settings: Settings, question: str = ""
                    ) -> list[Source]:
     """Which retrieved papers go into the prompt: the relevance floor, then a score-gap rule
@@ -136,7 +131,8 @@ def select_sources(sources: list[Source], settings: Settings, question: str = ""
     # mention, says nothing about which of them answers (and let a false premise through).
     names = {n for n in named_terms(question)
              if 0 < papers_mentioning(n, settings) <= _MAX_PAPERS_PER_NAME} if question else set()
-    named = {s.paper_id for s in sources if names and _mentions(s, names)}
+    named = {s.paper_id for s in sources
+             if any(mentions(f"{s.title} {s.abstract or s.text}", n) for n in names)}
     best = max(s.similarity for s in sources)
     if best < settings.min_similarity and not named:
         return []
@@ -244,7 +240,11 @@ class _Plan:
 
 def _fresh_plan(query: str, k: int, mode: str | None, settings: Settings,
                 timings: dict | None = None) -> _Plan:
-    sources = retrieve(query, k, mode=mode, settings=settings, timings=timings)
+    return _plan_from(query, retrieve(query, k, mode=mode, settings=settings, timings=timings),
+                      settings)
+
+
+def _plan_from(query: str, sources: list[Source], settings: Settings) -> _Plan:
     selected = select_sources(sources, settings, query)
     for i, s in enumerate(selected, start=1):
         s.number = i
@@ -259,9 +259,7 @@ def _follow_plan(question: str, prev: _Plan, k: int, mode: str | None, settings:
     query = f"{prev.query} {question}"
     sources = retrieve(query, k, mode=mode, settings=settings, timings=timings)
     if not prev.selected:
-        plan = _fresh_plan(query, k, mode, settings)
-        plan.retrieved = sources
-        return plan
+        return _plan_from(query, sources, settings)
     have = {s.paper_id for s in prev.selected}
     room = max(0, min(_MAX_NEW_SOURCES, k - len(prev.selected)))
     new = [s for s in select_sources(sources, settings, query) if s.paper_id not in have][:room]
@@ -292,9 +290,8 @@ def plan_turn(question: str, turns: list[tuple[str, str]], k: int, mode: str | N
             break
     chain.reverse()
     plan = None
-    for q in chain + [question]:
-        last = q is question
-        t = timings if last else None
+    for i, q in enumerate(chain + [question]):
+        t = timings if i == len(chain) else None  # only this turn's retrieval is timed
         if plan is None or not refers_back(q):
             plan = _fresh_plan(q, k, mode, settings, t)
         else:

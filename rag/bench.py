@@ -86,18 +86,27 @@ def bench_retrieval(settings: Settings, questions: list[dict], k: int = 5) -> di
     return out
 
 
+def server_start_s(settings: Settings) -> float | None:
+    """Make sure the embedded model server is up; seconds it took to start, None if it was
+    already running or the endpoint is not ours (cold start is reported apart from latency)."""
+    from rag.llm import local_server
+
+    if not settings.uses_local_llm:
+        return None
+    srv = local_server(settings)
+    t0 = time.perf_counter()
+    was_up = srv.healthy()
+    srv.ensure()
+    return None if was_up else round(time.perf_counter() - t0, 2)
+
+
 def bench_answer(settings: Settings, questions: list[dict], n: int) -> dict:
     from rag.answer import ask_stream
-    from rag.llm import local_server
     from rag.types import Answer
 
     out: dict = {"model": settings.model}
     if settings.uses_local_llm:
-        srv = local_server(settings)
-        t0 = time.perf_counter()
-        was_up = srv.healthy()
-        srv.ensure()
-        out["server_start_s"] = None if was_up else round(time.perf_counter() - t0, 2)
+        out["server_start_s"] = server_start_s(settings)
     # Warm the prefix cache and the embedder once, as a running app would be.
     list(ask_stream("What is meta-learning?", settings=settings))
     picked = [q for q in questions if q.get("answerable", True)][:n]

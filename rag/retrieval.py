@@ -68,9 +68,8 @@ class _Index:
     def papers_mentioning(self, name: str) -> int:
         """How many papers contain ``name`` as a whole word (case-sensitive); cached."""
         if name not in self._df:
-            pat = re.compile(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])")
             self._df[name] = len({c.paper_id for c in self.chunks.values()
-                                  if pat.search(c.title) or pat.search(c.abstract)})
+                                  if mentions(f"{c.title} {c.abstract}", name)})
         return self._df[name]
 
     def bm25(self):
@@ -223,6 +222,11 @@ def retrieve(
         timings["embed_query"] = t1 - t0
         timings["retrieve"] = time.perf_counter() - t0
     return sources
+
+
+def mentions(text: str, name: str) -> bool:
+    """``name`` occurs in ``text`` as a whole word, case-sensitive ("MLTI" not in "MLTIX")."""
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", text) is not None
 
 
 def papers_mentioning(name: str, settings: Settings | None = None) -> int:
