@@ -55,10 +55,16 @@ LEVERS = [
     Lever("+ best passages, 700-token budget, 320 output tokens",
           {"evidence": "passages", "context_tokens": 700},
           why="each paper's best-ranked chunks instead of whole abstracts"),
-    Lever("+ sentences, 700-token budget", {"evidence": "sentences", "context_tokens": 700},
+    Lever("+ sentences, 700-token budget",
+          {"evidence": "sentences", "context_tokens": 700, "evidence_top_share": 0.0},
           why="only the sentences closest to the question, across the papers"),
-    Lever("+ sentences, 450-token budget", {"evidence": "sentences", "context_tokens": 450},
+    Lever("+ sentences, 450-token budget",
+          {"evidence": "sentences", "context_tokens": 450, "evidence_top_share": 0.0},
           why="a smaller evidence budget"),
+    Lever("+ best-ranked paper first (70% of 450 tokens)",
+          {"evidence": "sentences", "context_tokens": 450, "evidence_top_share": 0.7},
+          why="the top paper nearly whole, then the others' best sentences: what a question asks "
+              "for is often a sentence that does not resemble the question"),
     Lever("default, prefix cache defeated", {}, break_prefix_cache=True,
           why="what the stable system-prompt prefix saves"),
     Lever("default + live judge checker", {"verify": "judge"},
@@ -136,7 +142,7 @@ def run_lever(lever: Lever, items: list[dict], settings: Settings) -> dict:
             rows.append({
                 "id": item["id"], "kind": item.get("kind"), "answerable": answerable,
                 "ttft_s": None if ttft is None else round(ttft, 2), "total_s": round(total, 2),
-                "refused": answer.refused,
+                "refused": answer.refused, "answer": answer.text,
                 "llm_called": "first_token" in answer.timings,
                 "key_facts": (metrics.key_fact_coverage(answer.text, item.get("key_facts") or [])
                               if answerable else None),

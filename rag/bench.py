@@ -308,6 +308,10 @@ def to_markdown(results: dict) -> str:
                   "|---|---|---|---|---|---|",
                   f"| {y['chunks']} | {y['hnsw_p50_ms']} | {y['hnsw_p95_ms']} | "
                   f"{y['exact_numpy_p50_ms']} | {y['speedup_p50']} | {y['hnsw_recall@10_vs_exact']} |", ""]
+    if "evidence" in results:
+        from eval.evidence_bench import to_markdown as evidence_markdown
+
+        lines += evidence_markdown(results["evidence"])
     if "levers" in results:
         from eval.levers import to_markdown as levers_markdown
 
@@ -321,7 +325,7 @@ def to_markdown(results: dict) -> str:
 
 def run(sections: list[str], out_dir: Path, questions_path: Path, n_answers: int,
         settings: Settings | None = None, copies: int = 20,
-        levers: list[str] | None = None) -> dict:
+        levers: list[str] | None = None, per_kind: int = 4) -> dict:
     import os
     import platform
 
@@ -340,10 +344,16 @@ def run(sections: list[str], out_dir: Path, questions_path: Path, n_answers: int
         results["naive"] = bench_naive(settings)
     if "scale" in sections:
         results["scale"] = bench_scale(settings, copies)
+    if "evidence" in sections:
+        from eval.evidence_bench import bench_evidence
+
+        results["evidence"] = bench_evidence(settings, questions)
     if "levers" in sections:
         from eval.levers import bench_levers
 
-        results["levers"] = bench_levers(settings, questions, only=levers)
+        results["levers"] = bench_levers(settings, questions, per_kind=per_kind,
+                                         unanswerable_per_kind=max(1, per_kind // 2),
+                                         only=levers)
     results["memory"] = peak_rss_mb()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench.json").write_text(json.dumps(results, indent=2))

@@ -168,7 +168,7 @@ def cmd_bench(args) -> int:
 
     results = run(args.sections, Path(args.out), Path(args.questions or DEFAULT_QUESTIONS),
                   args.answers, settings=_settings(args), copies=args.copies,
-                  levers=args.lever)
+                  levers=args.lever, per_kind=args.per_kind)
     print(to_markdown(results))
     print(f"\nwritten to {args.out}/bench.json and bench.md")
     return 0
@@ -222,13 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("stats", help="index size and active model").set_defaults(func=cmd_stats)
     s = sub.add_parser("bench", help="measure ingest, retrieval, answer latency and memory")
     s.add_argument("sections", nargs="*", default=["ingest", "retrieval", "answer"],
-                   choices=["ingest", "retrieval", "answer", "naive", "scale", "levers"],
+                   choices=["ingest", "retrieval", "answer", "naive", "scale", "levers",
+                            "evidence"],
                    metavar="SECTION",
-                   help="ingest, retrieval, answer (the default), naive, scale, levers")
+                   help="ingest, retrieval, answer (the default), naive, scale, levers, evidence")
     s.add_argument("--copies", type=int, default=20, help="corpus copies for `scale`")
     s.add_argument("--out", default="bench/results")
     s.add_argument("--questions", help="eval questions JSONL (default: eval/data/questions.jsonl)")
     s.add_argument("--answers", type=int, default=20, help="questions to answer with the LLM")
+    s.add_argument("--per-kind", type=int, default=4,
+                   help="`levers`: questions per answerable kind (half as many per unanswerable "
+                        "kind)")
     s.add_argument("--lever", action="append", default=None,
                    help="`levers`: only levers whose name contains this (repeatable)")
     s.set_defaults(func=cmd_bench)

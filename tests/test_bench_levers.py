@@ -62,3 +62,22 @@ def test_server_keeps_logits_only_when_logprobs_are_wanted(fake_settings):
     on = LocalServer(fake_settings.with_overrides(llm_logprobs=True)).command()
     assert off[off.index("--logits_all") + 1] == "false"
     assert on[on.index("--logits_all") + 1] == "true"
+
+
+def test_evidence_bench_counts_key_facts_reaching_the_prompt(fake_settings):
+    from eval.evidence_bench import bench_evidence, to_markdown as evidence_md
+
+    sample = [q for q in QUESTIONS if q["kind"] in ("fact", "comparison")][:12]
+    sample += [q for q in QUESTIONS if not q.get("answerable", True)][:2]  # skipped: no facts
+    res = bench_evidence(fake_settings, sample)
+    assert res["questions"] == 12
+    by = {r["lever"].removesuffix(" (default)"): r for r in res["levers"]}
+    slow = by[LEVERS[0].name]
+    # Whole abstracts of every retrieved paper: the most facts, at the most tokens.
+    for r in res["levers"]:
+        assert len(r["items"]) == 12
+        assert r["key_facts_in_prompt"] <= slow["key_facts_in_prompt"]
+        assert r["tokens_mean"] <= slow["tokens_mean"]
+    assert slow["key_facts_in_prompt"] > 0.5
+    assert sum(r["lever"].endswith("(default)") for r in res["levers"]) == 1
+    assert "key facts in prompt" in "\n".join(evidence_md(res))

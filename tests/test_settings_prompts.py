@@ -23,6 +23,7 @@ def test_defaults_are_offline_and_local(monkeypatch):
     ("RAG_UI_AUTH", "nopassword", "RAG_UI_AUTH"),
     ("RAG_CONDENSE_MODE", "telepathy", "RAG_CONDENSE_MODE"),
     ("RAG_EVIDENCE", "everything", "RAG_EVIDENCE"),
+    ("RAG_EVIDENCE_TOP_SHARE", "1.5", "RAG_EVIDENCE_TOP_SHARE"),
 ])
 def test_bad_values_name_the_variable(monkeypatch, var, value, msg):
     monkeypatch.setenv(var, value)

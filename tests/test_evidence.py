@@ -1,0 +1,55 @@
+"""Sentence evidence (rag/evidence.py): what reaches the prompt under a token budget."""
+
+from rag import evidence
+from rag.ingestion import tokenizer
+from rag.types import Source
+
+QUESTION = "Which graph matching method learns matching with a neural solver?"
+
+TOP = Source(number=1, paper_id="p1", title="NeuroMatch", score=1.0, similarity=0.6, abstract=(
+    "We propose NeuroMatch, a graph matching method that learns matching with a neural solver. "
+    "Training needs no labelled correspondences at all. "
+    "On the Willow Object benchmark NeuroMatch reaches 97.2% keypoint accuracy. "
+    "Code is released."))
+
+
+def _other(n: int) -> Source:
+    # Papers full of the question's words, so that on similarity alone their sentences outrank
+    # the top paper's result sentence, which shares almost no words with the question.
+    sents = [f"Graph matching with a neural solver is studied in setting {n}-{i}, where a method "
+             f"learns matching." for i in range(6)]
+    return Source(number=n, paper_id=f"p{n}", title=f"Other {n}", score=1.0 / n, similarity=0.5,
+                  abstract=" ".join(sents))
+
+
+def _select(settings, share: float, budget: int = 150) -> dict[int, str]:
+    st = settings.with_overrides(evidence_top_share=share)
+    return evidence.select(QUESTION, [TOP, _other(2), _other(3)], st, budget)
+
+
+def test_best_ranked_paper_keeps_its_result_sentence(fake_settings):
+    out = _select(fake_settings, 0.7)
+    assert "97.2% keypoint accuracy" in out[1]
+    # The others still get their best sentence each.
+    assert out[2] and out[3]
+    used = sum(len(tokenizer()(t.replace(" … ", " "))) for t in out.values())
+    assert used <= 150
+
+
+def test_without_the_top_share_similarity_alone_drops_it(fake_settings):
+    # What the share is for: ranked only by resemblance to the question, the result sentence
+    # loses to the other papers' look-alike sentences.
+    out = _select(fake_settings, 0.0)
+    assert "97.2%" not in out[1]
+    assert "NeuroMatch" in out[1]  # its best sentence is still there
+
+
+def test_top_share_respects_budget_when_abstract_is_long(fake_settings):
+    long_top = Source(number=1, paper_id="p1", title="Long", score=1.0, similarity=0.6,
+                      abstract=" ".join(f"Sentence {i} about graph matching with neural solvers "
+                                        f"and many more words to fill tokens." for i in range(40)))
+    st = fake_settings.with_overrides(evidence_top_share=0.7)
+    out = evidence.select(QUESTION, [long_top, _other(2)], st, 200)
+    top_tokens = len(tokenizer()(out[1].replace(" … ", " ")))
+    assert top_tokens <= 0.7 * 200
+    assert out[2]
