@@ -375,7 +375,7 @@ def ask_stream(
     timings["generate"] = time.perf_counter() - t_llm
 
     t = time.perf_counter()
-    checked = citations.check("".join(raw), selected)
+    checked = citations.check("".join(raw), selected, question=standalone)
     timings["check"] = time.perf_counter() - t
     answer.text = checked.text
     answer.citations = checked.citations

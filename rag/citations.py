@@ -13,7 +13,8 @@ A small model often drops or invents citation markers, so what it writes is not 
    reference list exactly.
 4. Every number (counts, percentages, years…) and every name-like term (acronyms, CamelCase,
    letter+digit such as WMT14) in a sentence must appear in the sources it cites, and most of
-   its content words must too; otherwise the sentence is reported as unsupported.
+   its content words must too (words repeated from the question are not counted as its
+   claims); otherwise the sentence is reported as unsupported.
 5. Sentences that only say what the sources lack ("The sources do not report…") are kept
    but are not claims. If no claim is supported, the draft is withheld and the answer is a
    refusal: an answer whose every statement failed the checks is not shown as an answer.
@@ -101,8 +102,25 @@ def is_refusal(text: str) -> bool:
     return not t or bool(_REFUSAL_PATTERNS.search(t)) and len(split_sentences(t)) <= 2
 
 
-def _coverage(sentence: str, source: Source) -> float:
+#: A sentence must add at least this many content words of its own for the question's words to
+#: be set aside when its coverage is measured (see `claimed_words`).
+_MIN_CLAIMED = 2
+
+
+def claimed_words(sentence: str, question: str = "") -> set[str]:
+    """The content words a sentence claims. Words it repeats from the question are the user's,
+    not the model's: a small model often restates a paraphrased question ("A simple remedy for
+    the error signal blowing up … is gradient norm clipping") and those words are, by design,
+    not in the paper, which made an answer that is right look unsupported and be withheld.
+    A sentence that adds fewer than `_MIN_CLAIMED` words of its own is judged on all its words,
+    so restating a false premise ("NEVIS'22 includes speech tasks") gains nothing."""
     words = content_words(_MARKER.sub(" ", sentence))
+    own = words - content_words(question) if question else words
+    return own if len(own) >= _MIN_CLAIMED else words
+
+
+def _coverage(sentence: str, source: Source, question: str = "") -> float:
+    words = claimed_words(sentence, question)
     if not words:
         return 0.0
     src = content_words(source.title + " " + source.abstract)
@@ -126,21 +144,24 @@ def terms_in(text: str) -> list[str]:
     return list(dict.fromkeys(m.group(0) for m in _TERM.finditer(_MARKER.sub(" ", text))))
 
 
-def _support(body: str, cited: list[Source]) -> tuple[list[str], list[str], float]:
-    """(numbers missing from the cited sources, names missing from them, word coverage)."""
+def _support(body: str, cited: list[Source], question: str = ""
+             ) -> tuple[list[str], list[str], float]:
+    """(numbers missing from the cited sources, names missing from them, word coverage of the
+    words the sentence claims beyond the question)."""
     text = " ".join(s.title + " " + s.abstract for s in cited)
     allowed = _numbers_of(text)
     bad_nums = [x for x in numbers_in(body) if _norm_num(x) not in allowed]
     low = text.lower()
     bad_terms = [t for t in terms_in(body) if t.lower() not in low]
-    words = content_words(body)
+    words = claimed_words(body, question)
     coverage = len(words & content_words(text)) / len(words) if words else 1.0
     return bad_nums, bad_terms, coverage
 
 
 def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
-          min_coverage: float = 0.5) -> CheckedAnswer:
-    """Turn the model's raw text into a checked answer (see module docstring)."""
+          min_coverage: float = 0.5, question: str = "") -> CheckedAnswer:
+    """Turn the model's raw text into a checked answer (see module docstring). ``question``:
+    its words do not count as the sentence's claims (`claimed_words`)."""
     by_num = {s.number: s for s in sources}
     raw = text.strip()
     if not raw:
@@ -170,7 +191,7 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
             rows.append((body, [], [], False))
             continue
         explicit = [n for n in dict.fromkeys(cited) if n in by_num]
-        cov = {s.number: _coverage(body, s) for s in sources}
+        cov = {s.number: _coverage(body, s, question) for s in sources}
         best = max(cov, key=cov.get) if cov else None
         if explicit and best not in explicit:
             # A small model often copies a fact from one source and cites its neighbour. When
@@ -191,7 +212,7 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
     for body, valid, _, claim in rows:
         if not claim:
             continue
-        bad_nums, bad_terms, coverage = _support(body, [by_num[n] for n in valid])
+        bad_nums, bad_terms, coverage = _support(body, [by_num[n] for n in valid], question)
         if not valid or bad_nums or bad_terms or coverage < min_coverage:
             unsupported.append(body)
         else:

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     context_tokens: int = Field(default=450, ge=100, le=16000)  # evidence budget in the prompt
     evidence: str = "sentences"  # passages | sentences | abstracts (see rag/answer.py)
     # share of the evidence budget the best-ranked paper may fill first (rag/evidence.py)
-    evidence_top_share: float = Field(default=0.7, ge=0.0, le=1.0)
+    evidence_top_share: float = Field(default=0.0, ge=0.0, le=1.0)
 
     # --- LLM (OpenAI-compatible). Empty base_url = the embedded local server.
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")

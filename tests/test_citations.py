@@ -133,3 +133,34 @@ def test_what_is_missing_is_kept_but_not_a_claim():
 def test_sentence_mostly_absent_from_its_source_is_unsupported():
     a = check("SMM routes tokens [1]. Quantum annealers schedule photonic qubits [1].", SOURCES)
     assert a.unsupported == ["Quantum annealers schedule photonic qubits."]
+
+
+PASCANU = src(1, "On the difficulty of training Recurrent Neural Networks",
+              "There are two widely known issues with properly training Recurrent Neural Networks, "
+              "the vanishing and the exploding gradient problems. We propose a gradient norm "
+              "clipping strategy to deal with exploding gradients and a soft constraint for the "
+              "vanishing gradients problem.")
+PARAPHRASED = ("What simple remedy was proposed for the error signal blowing up when training "
+               "networks with recurrent connections over long sequences?")
+
+
+def test_restating_a_paraphrased_question_does_not_withhold_a_right_answer():
+    draft = ("A simple remedy proposed for the error signal blowing up when training networks "
+             "with recurrent connections over long sequences is gradient norm clipping.")
+    # Judged on all its words, the sentence is mostly the question's wording: withheld.
+    assert check(draft, [PASCANU]).refused
+    # The question's words are the user's; what the sentence adds is in the paper.
+    c = check(draft, [PASCANU], question=PARAPHRASED)
+    assert not c.refused and c.unsupported == []
+    assert [x.number for x in c.citations] == [1] and c.text.endswith("[1].")
+
+
+def test_repeating_a_false_premise_is_still_unsupported():
+    # Adds one word of its own: judged on all its words, as before.
+    q = "Which speech recognition tasks does the recurrent networks paper evaluate?"
+    c = check("The paper evaluates speech recognition tasks [1].", [PASCANU], question=q)
+    assert c.refused
+    # And a sentence whose own words are not in the paper stays unsupported.
+    c = check("Recurrent networks over long sequences need attention layers and beam search.",
+              [PASCANU], question=PARAPHRASED)
+    assert c.refused
