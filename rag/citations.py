@@ -103,28 +103,35 @@ def is_refusal(text: str) -> bool:
 
 
 #: A sentence must add at least this many content words of its own for the question's words to
-#: be set aside when its coverage is measured (see `claimed_words`).
+#: be set aside when its coverage is measured (see `word_coverage`).
 _MIN_CLAIMED = 2
 
 
-def claimed_words(sentence: str, question: str = "") -> set[str]:
-    """The content words a sentence claims. Words it repeats from the question are the user's,
-    not the model's: a small model often restates a paraphrased question ("A simple remedy for
-    the error signal blowing up … is gradient norm clipping") and those words are, by design,
-    not in the paper, which made an answer that is right look unsupported and be withheld.
-    A sentence that adds fewer than `_MIN_CLAIMED` words of its own is judged on all its words,
-    so restating a false premise ("NEVIS'22 includes speech tasks") gains nothing."""
+def word_coverage(sentence: str, text: str, question: str = "") -> float:
+    """Share of a sentence's content words found in ``text``.
+
+    With the question given, also the share of the words the sentence adds to the question,
+    and the better of the two counts. A small model often restates a paraphrased question
+    ("A simple remedy for the error signal blowing up … is gradient norm clipping"); those words
+    are the user's, by design not the paper's, and made a right answer look unsupported and be
+    withheld. The question can only help a sentence, never hurt it, and a sentence that adds
+    fewer than `_MIN_CLAIMED` words of its own gains nothing from it (restating a false premise,
+    "NEVIS'22 includes speech tasks", stays unsupported)."""
     words = content_words(_MARKER.sub(" ", sentence))
-    own = words - content_words(question) if question else words
-    return own if len(own) >= _MIN_CLAIMED else words
+    if not words:
+        return 1.0
+    src = content_words(text)
+    cov = len(words & src) / len(words)
+    own = words - content_words(question) if question else set()
+    if len(own) >= _MIN_CLAIMED:
+        cov = max(cov, len(own & src) / len(own))
+    return cov
 
 
 def _coverage(sentence: str, source: Source, question: str = "") -> float:
-    words = claimed_words(sentence, question)
-    if not words:
+    if not content_words(_MARKER.sub(" ", sentence)):
         return 0.0
-    src = content_words(source.title + " " + source.abstract)
-    return len(words & src) / len(words)
+    return word_coverage(sentence, source.title + " " + source.abstract, question)
 
 
 def best_snippet(sentence: str, source: Source) -> str:
@@ -153,9 +160,7 @@ def _support(body: str, cited: list[Source], question: str = ""
     bad_nums = [x for x in numbers_in(body) if _norm_num(x) not in allowed]
     low = text.lower()
     bad_terms = [t for t in terms_in(body) if t.lower() not in low]
-    words = claimed_words(body, question)
-    coverage = len(words & content_words(text)) / len(words) if words else 1.0
-    return bad_nums, bad_terms, coverage
+    return bad_nums, bad_terms, word_coverage(body, text, question)
 
 
 def check(text: str, sources: list[Source], attach_threshold: float = 0.6,

@@ -164,3 +164,17 @@ def test_repeating_a_false_premise_is_still_unsupported():
     c = check("Recurrent networks over long sequences need attention layers and beam search.",
               [PASCANU], question=PARAPHRASED)
     assert c.refused
+
+
+def test_the_question_never_makes_a_supported_sentence_unsupported():
+    paper = src(1, "AutoDiffusion: Training-Free Optimization of Time Steps",
+                "AutoDiffusion reaches an FID of 17.86 on ImageNet 64x64 with only four steps, "
+                "compared to 138.66 with DDIM.")
+    q = "What FID does AutoDiffusion obtain on ImageNet 64x64 with only four steps, vs DDIM?"
+    draft = ("AutoDiffusion obtains an FID score of 17.86 on ImageNet 64x64 with only four "
+             "steps, compared to 138.66 with DDIM.")
+    # Few words of its own ("obtains", "score"), none in the paper; judged on all its words
+    # the uncited sentence is still attached to the paper and supported.
+    c = check(draft, [paper], question=q)
+    assert not c.refused and c.unsupported == [] and c.flagged_numbers == []
+    assert [x.number for x in c.citations] == [1]
