@@ -6,11 +6,13 @@ many sentences that do not bear on the question. Here each candidate sentence is
 cosine similarity to the question (the same MiniLM model as retrieval; sentence vectors are
 cached across questions) plus its share of the question's content words, and the prompt gets:
 
-* the best-ranked paper nearly whole: its sentences, best first, up to ``RAG_EVIDENCE_TOP_SHARE`` of the
-  budget (the abstract in full when it fits). Most questions are about one paper, and what they
+* optionally, the best-ranked paper nearly whole: its sentences, best first, up to
+  ``RAG_EVIDENCE_TOP_SHARE`` of the budget (the abstract in full when it fits). Most questions are about one paper, and what they
   ask for is often a sentence that scores low on its own ("… achieves 74.65% accuracy" says
   nothing about the method's name); measured on the eval set, the key facts that reach the
-  prompt rose from 0.81 to 0.91 at the same token budget (README, Speed). 0 turns this off;
+  prompt rose from 0.81 to 0.91 at the same token budget (`rag bench evidence`). It is off by
+  default (0) because the local 1.5B model did not turn those facts into better answers and
+  refused more often with them (`rag bench levers`, README Speed); a stronger model may differ;
 * every other paper's best sentence (so no selected paper is silently dropped), then
 * the best remaining sentences overall, while the token budget lasts,
 
