@@ -290,25 +290,27 @@ def _source_text(sources: Iterable[Source]) -> str:
     return "\n\n".join(f"{s.title}\n{s.abstract or s.text}" for s in sources)
 
 
-def cheap_problems(sentence: str, cited: list[Source]) -> tuple[list[str], list[str]]:
+def cheap_problems(sentence: str, cited: list[Source], question: str = ""
+                   ) -> tuple[list[str], list[str]]:
     """(hard problems, soft problems) of a claim sentence against the sources it cites.
 
     Hard: no citation, or a number / name that none of the cited sources contains.
-    Soft: fewer than half of its content words appear in them (a paraphrase can do that).
+    Soft: fewer than half of its content words appear in them (a paraphrase can do that; words
+    repeated from ``question`` may be set aside, as in the live check).
     """
     if not cited:
         return ["cites no source"], []
-    bad_nums, bad_terms, coverage = _support(sentence, cited)
+    bad_nums, bad_terms, coverage = _support(sentence, cited, question)
     hard = [f"number {n} not in cited sources" for n in bad_nums]
     hard += [f"term {t} not in cited sources" for t in bad_terms]
     soft = [f"word coverage {coverage:.2f} < {MIN_COVERAGE}"] if coverage < MIN_COVERAGE else []
     return hard, soft
 
 
-def _supports(sentence: str, cited: list[Source], judge: Judge | None) -> tuple[bool, float | None,
-                                                                              list[str]]:
+def _supports(sentence: str, cited: list[Source], judge: Judge | None, question: str = ""
+              ) -> tuple[bool, float | None, list[str]]:
     """Cheap checks veto; the judge (when there is one and it answers) decides the rest."""
-    hard, soft = cheap_problems(sentence, cited)
+    hard, soft = cheap_problems(sentence, cited, question)
     if hard:
         return False, None, hard + soft
     if judge is None:
@@ -353,6 +355,7 @@ def verify_answer(answer: Answer, judge: Judge | None = None, *, claims: bool = 
         return result
     by_display = {c.number: c for c in answer.citations}
     by_source = {s.number: s for s in answer.sources}
+    question = answer.standalone_question or answer.question
 
     for sent in split_sentences(answer.text):
         shown = []
@@ -370,16 +373,18 @@ def verify_answer(answer: Answer, judge: Judge | None = None, *, claims: bool = 
         result.sentences.append(check)
         if not is_claim:
             continue
-        check.supported, check.judge_score, check.problems = _supports(body, cited, judge)
+        check.supported, check.judge_score, check.problems = _supports(body, cited, judge,
+                                                                       question)
         # ALCE precision, per citation.
         idx = len(result.sentences) - 1
         for num, src in zip(shown, cited):
             if len(cited) == 1:
                 alone, precise = check.supported, check.supported
             else:
-                alone = _supports(body, [src], judge)[0]
+                alone = _supports(body, [src], judge, question)[0]
                 rest = [s for s in cited if s is not src]
-                precise = check.supported and (alone or not _supports(body, rest, judge)[0])
+                precise = check.supported and (
+                    alone or not _supports(body, rest, judge, question)[0])
             result.citations.append(CitationCheck(idx, num, src.paper_id, alone, precise))
 
     if claims:

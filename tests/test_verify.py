@@ -220,3 +220,13 @@ def test_claims_fall_back_to_sentences_when_model_gives_nothing_usable(fake_sett
 def test_eval_prompts_render(name, values):
     out = prompts.render(name, **values)
     assert all(v in out for v in values.values())
+
+
+def test_cheap_checks_set_aside_words_repeated_from_the_question():
+    text = ("A scheme that makes up extra episodes for learners starved of training problems "
+            "randomly samples a pair of tasks and interpolates features [1].")
+    q = "What scheme makes up extra episodes for learners starved of training problems?"
+    assert not verify_answer(answer(text, [1]), claims=False).sentences[0].supported
+    a = answer(text, [1])
+    a.question = q
+    assert verify_answer(a, claims=False).sentences[0].supported
