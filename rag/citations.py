@@ -163,6 +163,45 @@ def _support(body: str, cited: list[Source], question: str = ""
     return bad_nums, bad_terms, word_coverage(body, text, question)
 
 
+# A run of markers: "[1]", "[1] and [2]", "[1], [2], and [3]".
+_MARKER_RUN = re.compile(r"\[\d+\](?:\s*(?:,\s*and|,|and|or)?\s*\[\d+\])*")
+# What comes before a marker that is used as a name ("are [1] and [2]", "For example, [1] …").
+_NAME_CUE = re.compile(
+    r"(?:^|\b(?:are|is|was|were|include|includes|including|namely|see|by|in|from|both|while|"
+    r"whereas|and|or|like|as|e\.g\.,?|i\.e\.,?)|[:;(])\s*$", re.I)
+
+
+def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
+    """Put the paper's title before a marker the model used as a name.
+
+    A small model writes "The papers on X are [1], [2], and [3]." or "[2] proposes Y, while [1]
+    …". Markers are removed from the text and re-attached at the end of the sentence, which
+    left "The papers on X are,, and [1][2][3]." — the answer to a listing question vanished.
+    Where a marker stands in a name's place (at the start of a sentence or after "are", "and",
+    "e.g.", a comma before a verb, …), the title goes in front of it: "are Barlow Twins [1], …"."""
+    out, last = [], 0
+    for m in _MARKER_RUN.finditer(sentence):
+        before, after = sentence[:m.start()], sentence[m.end():]
+        word_follows = bool(re.match(r"\s*[A-Za-z]", after))
+        as_name = (_NAME_CUE.search(before) is not None and (before.strip() != "" or word_follows)
+                   or (before.rstrip().endswith(",") and word_follows))
+        out.append(sentence[last:m.start()])
+        run = m.group(0)
+        if as_name:
+            parts = re.split(r"(\[\d+\])", run)  # "", "[1]", sep, "[2]", …, ""
+            nums = parts[1::2]
+            for k, mark in enumerate(nums):
+                n = int(mark[1:-1])
+                parts[2 * k + 1] = f"{by_num[n].title} {mark}" if n in by_num else mark
+                if k and not parts[2 * k].strip():  # adjacent "[1][2]" used as names
+                    parts[2 * k] = " and " if k == len(nums) - 1 else ", "
+            run = "".join(parts)
+        out.append(run)
+        last = m.end()
+    out.append(sentence[last:])
+    return "".join(out)
+
+
 def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
           min_coverage: float = 0.5, question: str = "") -> CheckedAnswer:
     """Turn the model's raw text into a checked answer (see module docstring). ``question``:
@@ -178,6 +217,7 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
     rows: list[tuple[str, list[int], list[int], bool]] = []
 
     for sent in split_sentences(raw):
+        sent = name_markers(sent, by_num)
         cited: list[int] = []
         for m in _MARKER.finditer(sent):
             cited += [int(x) for x in re.findall(r"\d+", m.group(1))]

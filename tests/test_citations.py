@@ -178,3 +178,20 @@ def test_the_question_never_makes_a_supported_sentence_unsupported():
     c = check(draft, [paper], question=q)
     assert not c.refused and c.unsupported == [] and c.flagged_numbers == []
     assert [x.number for x in c.citations] == [1]
+
+
+def test_markers_used_as_names_get_the_paper_title():
+    a = src(1, "Barlow Twins: Self-Supervised Learning via Redundancy Reduction",
+            "Barlow Twins learns by reducing redundancy between embeddings.")
+    b = src(2, "Mixed Barlow Twins", "Mixed Barlow Twins adds mixup to Barlow Twins.")
+    c = check("The papers that use Barlow Twins are [1] and [2].", [a, b])
+    # Not "The papers that use Barlow Twins are and [1][2]."
+    assert c.text == ("The papers that use Barlow Twins are Barlow Twins: Self-Supervised Learning "
+                      "via Redundancy Reduction and Mixed Barlow Twins [1][2].")
+    c = check("[2] adds mixup to Barlow Twins, while [1] reduces redundancy between embeddings.",
+              [a, b])
+    assert c.text.startswith("Mixed Barlow Twins adds mixup to Barlow Twins, while Barlow Twins: "
+                             "Self-Supervised")
+    # Ordinary citations stay where they are.
+    c = check("Mixed Barlow Twins adds mixup [2]. Barlow Twins [1] reduces redundancy.", [a, b])
+    assert c.text == "Mixed Barlow Twins adds mixup [1]. Barlow Twins reduces redundancy [2]."
