@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 
 from eval import metrics
-from eval.levers import LEVERS, _settings_for
+from eval.levers import LEVERS, _settings_for, label
 from rag.answer import build_context, select_sources
 from rag.corpus import paper_id
 from rag.retrieval import retrieve
@@ -44,10 +44,8 @@ def bench_evidence(settings: Settings, questions: list[dict]) -> dict:
                                        if gold else None),
                         "tokens": _tokens(ctx)})
         kinds = sorted({r["kind"] for r in per})
-        fields = Settings.model_fields
-        is_default = all(v is None or v == fields[k].default for k, v in lv.overrides.items())
         rows.append({
-            "lever": lv.name + (" (default)" if is_default else ""),
+            "lever": label(lv),
             "overrides": lv.overrides,
             "tokens_p50": statistics.median(r["tokens"] for r in per),
             "tokens_mean": round(statistics.mean(r["tokens"] for r in per)),

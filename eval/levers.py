@@ -78,6 +78,14 @@ def pick_questions(questions: list[dict], per_kind: int, unanswerable_per_kind: 
                       else unanswerable_per_kind)
 
 
+def label(lever: Lever) -> str:
+    """The lever's name, marked "(default)" when it is exactly the shipped settings."""
+    fields = Settings.model_fields
+    is_default = not lever.break_prefix_cache and all(
+        v is None or v == fields[k].default for k, v in lever.overrides.items())
+    return lever.name + (" (default)" if is_default else "")
+
+
 def _settings_for(base: Settings, lever: Lever) -> Settings:
     # None means "back to the default value" (the lever is switched on).
     defaults = Settings.model_fields
@@ -162,11 +170,8 @@ def run_lever(lever: Lever, items: list[dict], settings: Settings) -> dict:
         v = metrics.percentile(values, q)
         return None if v is None else round(v, 2)
 
-    fields = Settings.model_fields
-    is_default = not lever.break_prefix_cache and all(
-        v is None or v == fields[k].default for k, v in lever.overrides.items())
     return {
-        "lever": lever.name + (" (default)" if is_default else ""), "why": lever.why, "overrides": lever.overrides,
+        "lever": label(lever), "why": lever.why, "overrides": lever.overrides,
         "break_prefix_cache": lever.break_prefix_cache,
         "answerable": len(ans), "unanswerable": len(una),
         "prompt_tokens_mean": round(sum(tokens) / len(tokens)) if tokens else None,

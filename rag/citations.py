@@ -205,7 +205,7 @@ def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
 def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
           min_coverage: float = 0.5, question: str = "") -> CheckedAnswer:
     """Turn the model's raw text into a checked answer (see module docstring). ``question``:
-    its words do not count as the sentence's claims (`claimed_words`)."""
+    its words do not count as the sentence's claims (`word_coverage`)."""
     by_num = {s.number: s for s in sources}
     raw = text.strip()
     if not raw:
