@@ -16,14 +16,9 @@ from eval import metrics
 from eval.levers import LEVERS, _settings_for, label
 from rag.answer import build_context, select_sources
 from rag.corpus import paper_id
+from rag.ingestion import token_len
 from rag.retrieval import retrieve
 from rag.settings import Settings
-
-
-def _tokens(text: str) -> int:
-    from rag.ingestion import tokenizer
-
-    return len(tokenizer()(text))
 
 
 def bench_evidence(settings: Settings, questions: list[dict]) -> dict:
@@ -42,7 +37,7 @@ def bench_evidence(settings: Settings, questions: list[dict]) -> dict:
                         "key_facts": metrics.key_fact_coverage(ctx, q["key_facts"]),
                         "gold_shown": (len(gold & {x.paper_id for x in selected}) / len(gold)
                                        if gold else None),
-                        "tokens": _tokens(ctx)})
+                        "tokens": token_len(ctx)})
         kinds = sorted({r["kind"] for r in per})
         rows.append({
             "lever": label(lv),

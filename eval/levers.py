@@ -105,13 +105,13 @@ class _PromptProbe:
         self.tokens: list[int] = []
 
     def __enter__(self):
-        from rag.answer import _token_len
+        from rag.ingestion import token_len
 
         def probe(*args, **kwargs):
             msgs = self.original(*args, **kwargs)
             if self.break_cache:
                 msgs[0] = {**msgs[0], "content": f"Request {uuid.uuid4()}.\n" + msgs[0]["content"]}
-            self.tokens.append(sum(_token_len(m["content"]) for m in msgs))
+            self.tokens.append(sum(token_len(m["content"]) for m in msgs))
             return msgs
 
         self.answer.build_messages = probe

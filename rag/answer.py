@@ -21,6 +21,7 @@ from typing import Iterable, Iterator, Union
 import prompts
 from rag import citations
 from rag.guard import neutralise
+from rag.ingestion import token_len
 from rag.errors import BadInput
 from rag.llm import get_model
 from rag.retrieval import mentions, papers_mentioning, retrieve
@@ -36,12 +37,6 @@ NOTHING_RELEVANT = (
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-def _token_len(text: str) -> int:
-    from rag.ingestion import tokenizer
-
-    return len(tokenizer()(text))
 
 
 def clean_question(question: str, settings: Settings) -> str:
@@ -164,10 +159,10 @@ def build_context(selected: list[Source], settings: Settings, question: str = ""
             for s in selected
         )
     texts = {s.number: [s.passages[0]] if s.passages else [s.abstract] for s in selected}
-    used = sum(_token_len(t[0]) for t in texts.values())
+    used = sum(token_len(t[0]) for t in texts.values())
     for s in selected:
         for extra in s.passages[1:]:
-            cost = _token_len(extra)
+            cost = token_len(extra)
             if used + cost > budget:
                 break
             texts[s.number].append(extra)

@@ -117,7 +117,7 @@ def bench_answer(settings: Settings, questions: list[dict], n: int) -> dict:
         first = None
         answer = None
         for ev in ask_stream(q["question"], settings=settings):
-            if isinstance(ev, str) and first is None:
+            if isinstance(ev, str) and first is None and ev.strip():
                 first = time.perf_counter() - t0
             elif isinstance(ev, Answer):
                 answer = ev

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from rag.types import Citation, Source
 
-_MARKER = re.compile(r"\[(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\]", re.I)
+MARKER = re.compile(r"\[(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\]", re.I)
 _SOURCE_WORD = re.compile(r"\(?\b[Ss]ource\s+(\d+)\)?")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)(\s*%|x\b|×)?")
@@ -70,7 +70,7 @@ def split_sentences(text: str) -> list[str]:
 
 def strip_markers(text: str) -> str:
     """A sentence without its citation markers: "Foo [1][2]." -> "Foo." """
-    out = _MARKER.sub("", text)
+    out = MARKER.sub("", text)
     return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", out)).strip()
 
 
@@ -80,7 +80,7 @@ def content_words(text: str) -> set[str]:
 
 def numbers_in(text: str) -> list[str]:
     out = []
-    for m in _NUMBER.finditer(_MARKER.sub(" ", text)):
+    for m in _NUMBER.finditer(MARKER.sub(" ", text)):
         num = m.group(1).rstrip(".,")
         if num:
             out.append(num)
@@ -117,7 +117,7 @@ def word_coverage(sentence: str, text: str, question: str = "") -> float:
     withheld. The question can only help a sentence, never hurt it, and a sentence that adds
     fewer than `_MIN_CLAIMED` words of its own gains nothing from it (restating a false premise,
     "NEVIS'22 includes speech tasks", stays unsupported)."""
-    words = content_words(_MARKER.sub(" ", sentence))
+    words = content_words(MARKER.sub(" ", sentence))
     if not words:
         return 1.0
     src = content_words(text)
@@ -129,7 +129,7 @@ def word_coverage(sentence: str, text: str, question: str = "") -> float:
 
 
 def _coverage(sentence: str, source: Source, question: str = "") -> float:
-    if not content_words(_MARKER.sub(" ", sentence)):
+    if not content_words(MARKER.sub(" ", sentence)):
         return 0.0
     return word_coverage(sentence, source.title + " " + source.abstract, question)
 
@@ -148,13 +148,14 @@ def is_non_answer(sentence: str) -> bool:
 
 def terms_in(text: str) -> list[str]:
     """Names that must come from somewhere: acronyms, CamelCase, letter+digit (BLEU, WMT14)."""
-    return list(dict.fromkeys(m.group(0) for m in _TERM.finditer(_MARKER.sub(" ", text))))
+    return list(dict.fromkeys(m.group(0) for m in _TERM.finditer(MARKER.sub(" ", text))))
 
 
-def _support(body: str, cited: list[Source], question: str = ""
-             ) -> tuple[list[str], list[str], float]:
+def support(body: str, cited: list[Source], question: str = ""
+            ) -> tuple[list[str], list[str], float]:
     """(numbers missing from the cited sources, names missing from them, word coverage of the
-    words the sentence claims beyond the question)."""
+    words the sentence claims beyond the question). The live check and the eval's cheap checks
+    (rag.verify) both use it, so they agree on what a source supports."""
     text = " ".join(s.title + " " + s.abstract for s in cited)
     allowed = _numbers_of(text)
     bad_nums = [x for x in numbers_in(body) if _norm_num(x) not in allowed]
@@ -178,18 +179,24 @@ def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
     …". Markers are removed from the text and re-attached at the end of the sentence, which
     left "The papers on X are,, and [1][2][3]." — the answer to a listing question vanished.
     Where a marker stands in a name's place (at the start of a sentence or after "are", "and",
-    "e.g.", a comma before a verb, …), the title goes in front of it: "are Barlow Twins [1], …"."""
+    "e.g.", a comma before a verb, …), the title goes in front of it: "are Barlow Twins [1], …".
+    A marker already followed by its paper's title ("[1] Consistency Models", the layout of the
+    sources block copied back) keeps just that one title. A run like "[1], [2], and [3]" that is
+    not a name is a citation group: its commas and "and" go with the markers, not into the text."""
     out, last = [], 0
     for m in _MARKER_RUN.finditer(sentence):
         before, after = sentence[:m.start()], sentence[m.end():]
         word_follows = bool(re.match(r"\s*[A-Za-z]", after))
         as_name = (_NAME_CUE.search(before) is not None and (before.strip() != "" or word_follows)
                    or (before.rstrip().endswith(",") and word_follows))
+        parts = re.split(r"(\[\d+\])", m.group(0))  # "", "[1]", sep, "[2]", …, ""
+        nums = parts[1::2]
+        last_src = by_num.get(int(nums[-1][1:-1]))
+        if last_src and after.lstrip().lower().startswith(last_src.title.lower()):
+            as_name = False
         out.append(sentence[last:m.start()])
-        run = m.group(0)
+        run = "".join(nums)
         if as_name:
-            parts = re.split(r"(\[\d+\])", run)  # "", "[1]", sep, "[2]", …, ""
-            nums = parts[1::2]
             for k, mark in enumerate(nums):
                 n = int(mark[1:-1])
                 parts[2 * k + 1] = f"{by_num[n].title} {mark}" if n in by_num else mark
@@ -219,7 +226,7 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
     for sent in split_sentences(raw):
         sent = name_markers(sent, by_num)
         cited: list[int] = []
-        for m in _MARKER.finditer(sent):
+        for m in MARKER.finditer(sent):
             cited += [int(x) for x in re.findall(r"\d+", m.group(1))]
         for m in _SOURCE_WORD.finditer(sent):
             cited.append(int(m.group(1)))
@@ -257,7 +264,7 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
     for body, valid, _, claim in rows:
         if not claim:
             continue
-        bad_nums, bad_terms, coverage = _support(body, [by_num[n] for n in valid], question)
+        bad_nums, bad_terms, coverage = support(body, [by_num[n] for n in valid], question)
         if not valid or bad_nums or bad_terms or coverage < min_coverage:
             unsupported.append(body)
         else:
@@ -337,7 +344,7 @@ class StreamRenumberer:
                     out, self.buf = out + self.buf, ""
                 break
             token = self.buf[: j + 1]
-            m = _MARKER.fullmatch(token)
+            m = MARKER.fullmatch(token)
             out += self._render(m.group(1)) if m else token
             self.buf = self.buf[j + 1 :]
         return out

@@ -28,6 +28,7 @@ import numpy as np
 
 from rag.citations import content_words, split_sentences
 from rag.embeddings import get_embedder
+from rag.ingestion import token_len
 from rag.settings import Settings
 from rag.types import Source
 
@@ -48,12 +49,6 @@ def _vectors(texts: list[str], settings: Settings) -> np.ndarray:
                     _cache.popitem(last=False)
     with _lock:
         return np.stack([_cache[(model, t)] for t in texts])
-
-
-def _token_len(text: str) -> int:
-    from rag.ingestion import tokenizer
-
-    return len(tokenizer()(text))
 
 
 def select(question: str, sources: list[Source], settings: Settings, budget: int
@@ -82,7 +77,7 @@ def select(question: str, sources: list[Source], settings: Settings, budget: int
         for i in order:
             if i in chosen or paper is not None and cands[i][0] != paper:
                 continue
-            cost = _token_len(cands[i][2])
+            cost = token_len(cands[i][2])
             if used + cost <= limit:
                 chosen.add(i)
                 used += cost
@@ -93,7 +88,7 @@ def select(question: str, sources: list[Source], settings: Settings, budget: int
         idx = next((i for i in order if cands[i][0] == s.number), None)
         if idx is not None and idx not in chosen:
             chosen.add(idx)
-            used += _token_len(cands[idx][2])
+            used += token_len(cands[idx][2])
     fill(budget)
 
     out: dict[int, str] = {}

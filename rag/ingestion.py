@@ -67,6 +67,11 @@ def tokenizer():
     return tiktoken.get_encoding("cl100k_base").encode
 
 
+def token_len(text: str) -> int:
+    """Tokens in ``text`` as chunking, evidence budgets and benchmarks count them."""
+    return len(tokenizer()(text))
+
+
 def chunk_papers(papers: list[Paper], settings: Settings) -> list[TextNode]:
     splitter = SentenceSplitter(
         chunk_size=settings.chunk_size,

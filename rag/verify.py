@@ -36,7 +36,7 @@ from typing import Any, Iterable
 
 import prompts
 from rag import citations
-from rag.citations import _MARKER, _support, content_words, split_sentences, strip_markers
+from rag.citations import MARKER, content_words, split_sentences, strip_markers, support
 from rag.errors import LLMUnavailable
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Source
@@ -300,7 +300,7 @@ def cheap_problems(sentence: str, cited: list[Source], question: str = ""
     """
     if not cited:
         return ["cites no source"], []
-    bad_nums, bad_terms, coverage = _support(sentence, cited, question)
+    bad_nums, bad_terms, coverage = support(sentence, cited, question)
     hard = [f"number {n} not in cited sources" for n in bad_nums]
     hard += [f"term {t} not in cited sources" for t in bad_terms]
     soft = [f"word coverage {coverage:.2f} < {MIN_COVERAGE}"] if coverage < MIN_COVERAGE else []
@@ -359,7 +359,7 @@ def verify_answer(answer: Answer, judge: Judge | None = None, *, claims: bool = 
 
     for sent in split_sentences(answer.text):
         shown = []
-        for m in _MARKER.finditer(sent):
+        for m in MARKER.finditer(sent):
             shown += [int(x) for x in re.findall(r"\d+", m.group(1))]
         shown = [n for n in dict.fromkeys(shown) if n in by_display]
         body = strip_markers(sent)

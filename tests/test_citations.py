@@ -195,3 +195,26 @@ def test_markers_used_as_names_get_the_paper_title():
     # Ordinary citations stay where they are.
     c = check("Mixed Barlow Twins adds mixup [2]. Barlow Twins [1] reduces redundancy.", [a, b])
     assert c.text == "Mixed Barlow Twins adds mixup [1]. Barlow Twins reduces redundancy [2]."
+
+
+def test_marker_followed_by_its_title_is_not_named_twice():
+    a = src(1, "Consistency Models", "Consistency models can be trained to distill diffusion "
+            "models or as standalone generative models.")
+    b = src(2, "Phased Consistency Model", "The consistency model accelerates diffusion models.")
+    # The model copies the sources block's layout: "[n] Title" then a sentence from it.
+    c = check("[1] Consistency Models\nConsistency models can be trained to distill diffusion "
+              "models [1].\n[2] Phased Consistency Model\nThe consistency model accelerates "
+              "diffusion models [2].", [a, b])
+    assert "Consistency Models Consistency Models" not in c.text
+    assert "Phased Consistency Model Phased Consistency Model" not in c.text
+    assert c.text.startswith("Consistency Models [1]")
+
+
+def test_unnamed_marker_list_keeps_no_stray_commas():
+    a = src(1, "Brain Tumor Segmentation with U-Nets", "We segment brain tumors in MRI.")
+    b = src(2, "Tumor Segmentation Benchmarks", "A benchmark for brain tumor segmentation.")
+    c = src(3, "Federated Tumor Segmentation", "Federated brain tumor segmentation in MRI.")
+    out = check("The papers in the collection address brain tumor segmentation [1], [2], and "
+                "[3].", [a, b, c])
+    assert ",," not in out.text and ", and" not in out.text
+    assert out.text == "The papers in the collection address brain tumor segmentation [1][2][3]."
