@@ -29,6 +29,10 @@ from rag.types import Citation, Source
 
 MARKER = re.compile(r"\[(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\]", re.I)
 _SOURCE_WORD = re.compile(r"\(?\b[Ss]ource\s+(\d+)\)?")
+# Labels of the prompt's layout that a small model sometimes writes back ("Sources:" before a
+# list of titles, "Answer: …"); an echoed question line is not part of the answer at all.
+_LAYOUT_LABEL = re.compile(r"^(?:sources?|answer)\s*:\s*", re.I)
+_ECHOED_QUESTION = re.compile(r"^(?:(?:earlier |follow-up )?question)\s*:", re.I)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)(\s*%|x\b|×)?")
 _WORD = re.compile(r"[a-z][a-z0-9\-]+")
@@ -66,6 +70,12 @@ class CheckedAnswer:
 
 def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text.strip()) if s and s.strip()]
+
+
+def sentence_lines(text: str) -> list[list[str]]:
+    """The sentences of each non-empty line: a list or a paragraph break the model wrote stays
+    a line of its own when the answer is rebuilt and shown."""
+    return [sents for line in text.splitlines() if (sents := split_sentences(line))]
 
 
 def strip_markers(text: str) -> str:
@@ -222,8 +232,12 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
     snippets: dict[int, str] = {}
     # (body, cited source numbers, numbers the model wrote itself, is a claim)
     rows: list[tuple[str, list[int], list[int], bool]] = []
+    line_of: list[int] = []  # the model's line each row came from
 
-    for sent in split_sentences(raw):
+    for line, sent in ((i, x) for i, sents in enumerate(sentence_lines(raw)) for x in sents):
+        if _ECHOED_QUESTION.match(sent):
+            continue
+        sent = _LAYOUT_LABEL.sub("", sent)
         sent = name_markers(sent, by_num)
         cited: list[int] = []
         for m in MARKER.finditer(sent):
@@ -241,6 +255,7 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
             continue
         if is_non_answer(body):
             rows.append((body, [], [], False))
+            line_of.append(line)
             continue
         explicit = [n for n in dict.fromkeys(cited) if n in by_num]
         cov = {s.number: _coverage(body, s, question) for s in sources}
@@ -256,6 +271,7 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
         if not valid and best is not None and cov[best] >= attach_threshold:
             valid = [best]
         rows.append((body, valid, explicit, True))
+        line_of.append(line)
 
     unsupported: list[str] = []
     flagged: list[str] = []
@@ -287,8 +303,10 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
         for n in valid:
             order.setdefault(n, len(order) + 1)
 
-    parts = []
-    for body, valid, _, _ in rows:
+    parts: list[str] = []
+    for k, (body, valid, _, _) in enumerate(rows):
+        if k and line_of[k] != line_of[k - 1]:
+            parts.append("\n")
         for n in valid:
             snippets.setdefault(n, best_snippet(body, by_num[n]))
         markers = "".join(f"[{order[n]}]" for n in sorted(valid, key=order.get))
@@ -305,7 +323,7 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
         for n, d in sorted(order.items(), key=lambda kv: kv[1])
     ]
     return CheckedAnswer(
-        text=" ".join(parts), citations=citations, refused=False, unsupported=unsupported,
+        text=" ".join(parts).replace(" \n ", "\n"), citations=citations, refused=False, unsupported=unsupported,
         flagged_numbers=flagged, flagged_terms=flagged_terms,
     )
 

@@ -55,12 +55,16 @@ def cmd_ingest(args) -> int:
 def _print_answer(answer, console) -> None:
     from rich.text import Text
 
-    from rag.citations import split_sentences, strip_markers
+    from rag.citations import sentence_lines, strip_markers
 
     flagged = {strip_markers(u) for u in answer.unsupported}
     text = Text()
-    for sentence in split_sentences(answer.text):
-        text.append(sentence + " ", style="yellow" if strip_markers(sentence) in flagged else None)
+    for k, sentences in enumerate(sentence_lines(answer.text)):
+        if k:
+            text.append("\n")
+        for sentence in sentences:
+            text.append(sentence + " ",
+                        style="yellow" if strip_markers(sentence) in flagged else None)
     console.print(text)
     if answer.citations:
         console.print()

@@ -218,3 +218,21 @@ def test_unnamed_marker_list_keeps_no_stray_commas():
                 "[3].", [a, b, c])
     assert ",," not in out.text and ", and" not in out.text
     assert out.text == "The papers in the collection address brain tumor segmentation [1][2][3]."
+
+
+def test_prompt_layout_written_back_is_not_part_of_the_answer():
+    c = check("Answer: SMM cuts training cost by 40% [1].\nQuestion: How much does SMM cut?",
+              SOURCES)
+    assert c.text == "SMM cuts training cost by 40% [1]."
+    c = check("Sources:\n[1] Sparse Mixture Models\n[2] Graph Transformers at Scale", SOURCES)
+    assert "Sources" not in c.text
+    assert c.text.startswith("Sparse Mixture Models [1]")
+
+
+def test_the_models_lines_survive_checking():
+    c = check("Two papers:\n- Sparse Mixture Models routes tokens to 8 experts [1].\n"
+              "- Graph Transformers at Scale uses linear attention [2].", SOURCES)
+    assert c.text.split("\n") == [
+        "Two papers:",
+        "- Sparse Mixture Models routes tokens to 8 experts [1].",
+        "- Graph Transformers at Scale uses linear attention [2]."]

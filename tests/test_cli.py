@@ -50,3 +50,15 @@ def test_ingest_summary_then_noop(tmp_path):
     assert r.returncode == 0 and "1 papers" in r.stdout and "papers added 1" in r.stdout
     r = run_cli(["ingest", str(f)], env)
     assert "chunks embedded 0" in r.stdout
+
+
+def test_printed_answer_keeps_its_lines():
+    from rich.console import Console
+
+    from rag.cli import _print_answer
+    from rag.types import Answer
+
+    console = Console(record=True, width=200)
+    _print_answer(Answer(question="q", text="Two papers:\n- Alpha [1].\n- Beta [2]."), console)
+    lines = [x.rstrip() for x in console.export_text().splitlines()]
+    assert lines[:3] == ["Two papers:", "- Alpha [1].", "- Beta [2]."]

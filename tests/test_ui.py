@@ -160,6 +160,13 @@ def test_mark_unsupported_marks_only_the_listed_sentence():
     assert "Not supported:* Claim three." in shown
 
 
+def test_mark_unsupported_keeps_the_answers_lines():
+    marked, _ = fmt.mark_unsupported("Papers on X:\n- Alpha [1]\n- Beta [2]. Gamma.", ["Gamma."])
+    lines = marked.split("\n")
+    assert lines[:2] == ["Papers on X:", "- Alpha [1]"]
+    assert lines[2].startswith("- Beta [2]. ⚠ <mark")
+
+
 def test_panel_keeps_uncited_papers_apart_and_collapsed():
     panel = fmt.sources_markdown(_answer(), show_uncited=True)
     cited, uncited = panel.split("<details><summary>Retrieved but not cited")

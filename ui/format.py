@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from rag.citations import split_sentences, strip_markers
+from rag.citations import sentence_lines, strip_markers
 from rag.types import Answer, Paper, Source
 
 # Symbols from fonts every system has (emoji fonts are missing on many Linux desktops).
@@ -58,19 +58,22 @@ def mark_unsupported(text: str, unsupported: Iterable[str]) -> tuple[str, list[s
     """
     wanted = {_norm(u): u for u in unsupported if u.strip()}
     found: set[str] = set()
-    parts = []
-    for sentence in split_sentences(text):
-        key = _norm(sentence)
-        shown = md_escape(sentence)
-        # The markers themselves must stay clickable-looking "[1]", not "\[1\]".
-        shown = re.sub(r"\\\[(\d+)\\\]", r"[\1]", shown)
-        if key in wanted:
-            found.add(key)
-            shown = (f'{UNSUPPORTED_MARK} <mark title="not supported by the cited papers">'
-                     f"{shown}</mark>")
-        parts.append(shown)
+    lines = []
+    for sentences in sentence_lines(text):
+        parts = []
+        for sentence in sentences:
+            key = _norm(sentence)
+            shown = md_escape(sentence)
+            # The markers themselves must stay clickable-looking "[1]", not "\[1\]".
+            shown = re.sub(r"\\\[(\d+)\\\]", r"[\1]", shown)
+            if key in wanted:
+                found.add(key)
+                shown = (f'{UNSUPPORTED_MARK} <mark title="not supported by the cited papers">'
+                         f"{shown}</mark>")
+            parts.append(shown)
+        lines.append(" ".join(parts))
     missing = [u for k, u in wanted.items() if k not in found]
-    return " ".join(parts), missing
+    return "\n".join(lines), missing
 
 
 def answer_markdown(answer: Answer) -> str:
