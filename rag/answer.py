@@ -305,7 +305,10 @@ def ask_stream(
     """Yield `Status` progress events and answer text deltas, then the final `Answer`.
 
     Text deltas carry citation markers already renumbered as the final answer will show them;
-    the final `Answer.text` is authoritative (it adds citations attached after generation).
+    the final `Answer.text` is authoritative: it adds citations attached after generation, puts
+    paper titles where the model used a marker as a name ("are [1] and [2]"), drops prompt
+    layout the model wrote back, and is a refusal when no sentence is supported — show it in
+    place of the streamed text, as the UI and CLI do.
     """
     settings = settings or get_settings()
     if top_k is not None and top_k < 1:
