@@ -151,6 +151,9 @@ def run_lever(lever: Lever, items: list[dict], settings: Settings) -> dict:
                 "id": item["id"], "kind": item.get("kind"), "answerable": answerable,
                 "ttft_s": None if ttft is None else round(ttft, 2), "total_s": round(total, 2),
                 "refused": answer.refused, "answer": answer.text,
+                # What the model wrote, so a change to citation checking can be re-scored on
+                # the same drafts without the LLM.
+                "raw": answer.raw_text,
                 "llm_called": "first_token" in answer.timings,
                 "key_facts": (metrics.key_fact_coverage(answer.text, item.get("key_facts") or [])
                               if answerable else None),

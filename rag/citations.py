@@ -190,8 +190,9 @@ def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
     left "The papers on X are,, and [1][2][3]." — the answer to a listing question vanished.
     Where a marker stands in a name's place (at the start of a sentence or after "are", "and",
     "e.g.", a comma before a verb, …), the title goes in front of it: "are Barlow Twins [1], …".
-    A marker already followed by its paper's title ("[1] Consistency Models", the layout of the
-    sources block copied back) keeps just that one title. A run like "[1], [2], and [3]" that is
+    A marker followed by a capitalised word ("[1] Consistency Models", the sources block's
+    layout copied back, or "[1] NegToMe, on the other hand, …") precedes a name and only cites
+    it. A run like "[1], [2], and [3]" that is
     not a name is a citation group: its commas and "and" go with the markers, not into the text."""
     out, last = [], 0
     for m in _MARKER_RUN.finditer(sentence):
@@ -201,8 +202,9 @@ def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
                    or (before.rstrip().endswith(",") and word_follows))
         parts = re.split(r"(\[\d+\])", m.group(0))  # "", "[1]", sep, "[2]", …, ""
         nums = parts[1::2]
-        last_src = by_num.get(int(nums[-1][1:-1]))
-        if last_src and after.lstrip().lower().startswith(last_src.title.lower()):
+        if re.match(r"\s*[A-Z]", after):
+            # "[1] NegToMe, on the other hand, …", "[1] Consistency Models …": a name follows,
+            # the marker only cites it.
             as_name = False
         out.append(sentence[last:m.start()])
         run = "".join(nums)

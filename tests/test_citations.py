@@ -236,3 +236,14 @@ def test_the_models_lines_survive_checking():
         "Two papers:",
         "- Sparse Mixture Models routes tokens to 8 experts [1].",
         "- Graph Transformers at Scale uses linear attention [2]."]
+
+
+def test_marker_before_a_name_only_cites_it():
+    a = src(1, "Negative Token Merging", "NegToMe pushes apart matching features of a reference "
+            "image during reverse diffusion.")
+    b = src(2, "Perp-Neg", "Perp-Neg uses the geometry of the score space.")
+    c = check("Perp-Neg uses the geometry of the score space [2]. [1] NegToMe, on the other "
+              "hand, pushes apart matching features of a reference image.", [a, b])
+    assert "Negative Token Merging" not in c.text
+    assert c.text.endswith("NegToMe, on the other hand, pushes apart matching features of a "
+                           "reference image [2].")
