@@ -192,8 +192,8 @@ def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
     "e.g.", a comma before a verb, …), the title goes in front of it: "are Barlow Twins [1], …".
     A marker followed by a capitalised word ("[1] Consistency Models", the sources block's
     layout copied back, or "[1] NegToMe, on the other hand, …") precedes a name and only cites
-    it. A run like "[1], [2], and [3]" that is
-    not a name is a citation group: its commas and "and" go with the markers, not into the text."""
+    it. "[1], [2], and [3]" after a noun enumerates papers: "…: Title A [1], Title B [2], and
+    Title C [3]"; "[1], [2]" is a citation group, whose commas go with the markers."""
     out, last = [], 0
     for m in _MARKER_RUN.finditer(sentence):
         before, after = sentence[:m.start()], sentence[m.end():]
@@ -202,11 +202,17 @@ def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
                    or (before.rstrip().endswith(",") and word_follows))
         parts = re.split(r"(\[\d+\])", m.group(0))  # "", "[1]", sep, "[2]", …, ""
         nums = parts[1::2]
+        colon = False
         if re.match(r"\s*[A-Z]", after):
             # "[1] NegToMe, on the other hand, …", "[1] Consistency Models …": a name follows,
             # the marker only cites it.
             as_name = False
-        out.append(sentence[last:m.start()])
+        elif not as_name and re.search(r"\]\s*,?\s*(?:and|or)\s*\[", m.group(0)):
+            # "… segmentation [1], [2], and [3]." enumerates papers (a citation group is
+            # "[1][2][3]" or "[1], [2]"): their titles follow a colon.
+            as_name = colon = True
+        out.append(sentence[last:m.start()].rstrip() + ": " if colon
+                   else sentence[last:m.start()])
         run = "".join(nums)
         if as_name:
             for k, mark in enumerate(nums):

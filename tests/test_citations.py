@@ -210,14 +210,21 @@ def test_marker_followed_by_its_title_is_not_named_twice():
     assert c.text.startswith("Consistency Models [1]")
 
 
-def test_unnamed_marker_list_keeps_no_stray_commas():
+def test_marker_lists_are_named_or_grouped():
     a = src(1, "Brain Tumor Segmentation with U-Nets", "We segment brain tumors in MRI.")
     b = src(2, "Tumor Segmentation Benchmarks", "A benchmark for brain tumor segmentation.")
     c = src(3, "Federated Tumor Segmentation", "Federated brain tumor segmentation in MRI.")
+    # A citation group: its commas go with the markers.
+    out = check("Brain tumor segmentation in MRI is studied widely [1], [2], [3].", [a, b, c])
+    assert ",," not in out.text
+    assert out.text == "Brain tumor segmentation in MRI is studied widely [1][2][3]."
+    # "…, and [3]" enumerates the papers: name them.
     out = check("The papers in the collection address brain tumor segmentation [1], [2], and "
                 "[3].", [a, b, c])
-    assert ",," not in out.text and ", and" not in out.text
-    assert out.text == "The papers in the collection address brain tumor segmentation [1][2][3]."
+    assert out.text == (
+        "The papers in the collection address brain tumor segmentation: Brain Tumor "
+        "Segmentation with U-Nets, Tumor Segmentation Benchmarks, and Federated Tumor "
+        "Segmentation [1][2][3].")
 
 
 def test_prompt_layout_written_back_is_not_part_of_the_answer():
