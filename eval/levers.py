@@ -121,7 +121,8 @@ class _PromptProbe:
         self.answer.build_messages = self.original
 
 
-def _timed(question: str, settings: Settings, history=None):
+def timed_answer(question: str, settings: Settings, history=None):
+    """(final Answer, seconds to the first non-blank text delta or None, total seconds)."""
     from rag.answer import ask_stream
     from rag.types import Answer
 
@@ -140,10 +141,10 @@ def run_lever(lever: Lever, items: list[dict], settings: Settings) -> dict:
     s = _settings_for(settings, lever)
     rows = []
     with _PromptProbe(lever.break_prefix_cache) as probe:
-        _timed("What is meta-learning?", s)  # warm the embedder and the server's prefix cache
+        timed_answer("What is meta-learning?", s)  # warm the embedder and the server's prefix cache
         probe.tokens.clear()
         for item in items:
-            answer, ttft, total = _timed(item["question"], s)
+            answer, ttft, total = timed_answer(item["question"], s)
             answerable = bool(item.get("answerable", True))
             gold = [paper_id(t) for t in item.get("gold_titles") or []]
             cited = [c.paper_id for c in answer.citations]
@@ -198,9 +199,9 @@ def run_follow_ups(items: list[dict], settings: Settings, n: int = 5) -> dict:
               ("fact", "title", "paraphrase")][:n]
     rows = []
     for item, follow in zip(picked, FOLLOW_UPS):
-        first, _, _ = _timed(item["question"], settings)
+        first, _, _ = timed_answer(item["question"], settings)
         history = [(item["question"], first.text)]
-        answer, ttft, total = _timed(follow, settings, history=history)
+        answer, ttft, total = timed_answer(follow, settings, history=history)
         rows.append({"first": item["question"], "follow_up": follow,
                      "standalone": answer.standalone_question,
                      "condense_s": round(answer.timings.get("condense", 0.0), 2),

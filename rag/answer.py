@@ -20,9 +20,9 @@ from typing import Iterable, Iterator, Union
 
 import prompts
 from rag import citations
+from rag.errors import BadInput
 from rag.guard import neutralise
 from rag.ingestion import token_len
-from rag.errors import BadInput
 from rag.llm import get_model
 from rag.retrieval import mentions, papers_mentioning, retrieve
 from rag.settings import Settings, get_settings

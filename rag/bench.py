@@ -101,8 +101,8 @@ def server_start_s(settings: Settings) -> float | None:
 
 
 def bench_answer(settings: Settings, questions: list[dict], n: int) -> dict:
+    from eval.levers import timed_answer
     from rag.answer import ask_stream
-    from rag.types import Answer
 
     out: dict = {"model": settings.model}
     if settings.uses_local_llm:
@@ -113,15 +113,7 @@ def bench_answer(settings: Settings, questions: list[dict], n: int) -> dict:
     ttft, total, refused, cited_gold = [], [], 0, 0
     rows = []
     for q in picked:
-        t0 = time.perf_counter()
-        first = None
-        answer = None
-        for ev in ask_stream(q["question"], settings=settings):
-            if isinstance(ev, str) and first is None and ev.strip():
-                first = time.perf_counter() - t0
-            elif isinstance(ev, Answer):
-                answer = ev
-        dt = time.perf_counter() - t0
+        answer, first, dt = timed_answer(q["question"], settings)
         total.append(dt)
         ttft.append(first if first is not None else dt)
         refused += answer.refused

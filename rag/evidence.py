@@ -8,11 +8,12 @@ cached across questions) plus its share of the question's content words, and the
 
 * optionally, the best-ranked paper nearly whole: its sentences, best first, up to
   ``RAG_EVIDENCE_TOP_SHARE`` of the budget (the abstract in full when it fits). Most questions
-  are about one paper, and what they ask for is often a sentence that scores low on its own ("… achieves 74.65% accuracy" says
-  nothing about the method's name); measured on the eval set, the key facts that reach the
-  prompt rose from 0.81 to 0.91 at the same token budget (`rag bench evidence`). It is off by
-  default (0) because the local 1.5B model did not turn those facts into better answers and
-  refused more often with them (`rag bench levers`, README Speed); a stronger model may differ;
+  are about one paper, and what they ask for is often a sentence that scores low on its own
+  ("… achieves 74.65% accuracy" says nothing about the method's name); measured on the eval
+  set, the key facts that reach the prompt rose from 0.81 to 0.91 at the same token budget
+  (`rag bench evidence`). It is off by default (0) because the local 1.5B model did not turn
+  those facts into better answers and refused more often with them (`rag bench levers`,
+  README Speed); a stronger model may differ;
 * every other paper's best sentence (so no selected paper is silently dropped), then
 * the best remaining sentences overall, while the token budget lasts,
 
@@ -68,6 +69,7 @@ def select(question: str, sources: list[Source], settings: Settings, budget: int
     score = sims + 0.3 * lex
 
     order = [int(i) for i in np.argsort(-score)]
+    cost = [token_len(c[2]) for c in cands]
     chosen: set[int] = set()
     used = 0
 
@@ -77,10 +79,9 @@ def select(question: str, sources: list[Source], settings: Settings, budget: int
         for i in order:
             if i in chosen or paper is not None and cands[i][0] != paper:
                 continue
-            cost = token_len(cands[i][2])
-            if used + cost <= limit:
+            if used + cost[i] <= limit:
                 chosen.add(i)
-                used += cost
+                used += cost[i]
 
     if settings.evidence_top_share > 0:  # the best-ranked paper first, up to its share
         fill(settings.evidence_top_share * budget, paper=sources[0].number)
@@ -88,7 +89,7 @@ def select(question: str, sources: list[Source], settings: Settings, budget: int
         idx = next((i for i in order if cands[i][0] == s.number), None)
         if idx is not None and idx not in chosen:
             chosen.add(idx)
-            used += token_len(cands[idx][2])
+            used += cost[idx]
     fill(budget)
 
     out: dict[int, str] = {}
