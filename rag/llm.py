@@ -272,6 +272,15 @@ def local_server(settings: Settings) -> LocalServer:
         return _servers[key]
 
 
+def stop_local_servers() -> None:
+    """Stop every embedded model server this process started (on exit and on SIGTERM/SIGHUP:
+    each holds ~2 GB and would otherwise outlive the app)."""
+    with _registry_lock:
+        servers = list(_servers.values())
+    for server in servers:
+        server.stop()
+
+
 def fake_model() -> FakeChat:
     return _fake
 

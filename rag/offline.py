@@ -16,7 +16,10 @@ def configure() -> None:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    spec = find_spec("llama_index.core")
+    try:
+        spec = find_spec("llama_index.core")
+    except ModuleNotFoundError:  # llama-index not installed (a bare checkout): nothing to point at
+        spec = None
     if spec and spec.origin:
         static = Path(spec.origin).parent / "_static"
         os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(static / "tiktoken_cache"))

@@ -7,6 +7,7 @@ Default tests never touch the real models: `RAG_PROVIDER=fake` (scripted/extract
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,14 @@ from rag.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "corpus"
+# The model file lives in the project (assembled by `make model`), not in the temp homes.
+GGUF = Settings(home=ROOT).gguf_path
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 _RAG_VARS = [k for k in os.environ if k.startswith("RAG_") or k.startswith("OPENAI_")]
 
@@ -53,6 +62,18 @@ def fake_index_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("fake-index")
     env = fake_env(home)
     ingest(CORPUS, settings=Settings(**{k[4:].lower(): v for k, v in env.items()}))
+    return home
+
+
+@pytest.fixture(scope="session")
+def real_home(tmp_path_factory) -> Path:
+    """The bundled corpus ingested once with the real embedding model (integration tests)."""
+    from rag.ingestion import ingest
+
+    home = tmp_path_factory.mktemp("real-index")
+    settings = Settings(home=home, chroma_path=home / "chroma", corpus_path=CORPUS)
+    report = ingest(CORPUS, settings=settings)
+    assert report.papers == 449 and report.chunks_added == report.chunks
     return home
 
 

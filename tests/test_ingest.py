@@ -8,7 +8,7 @@ import time
 import pytest
 
 from rag import store
-from rag.errors import CorpusFormatError, IndexBusy, IndexNotFound
+from rag.errors import CorpusFormatError, IndexBusy, IndexCorrupt, IndexNotFound, IndexUnavailable
 from rag.ingestion import chunk_papers, index_lock, index_stats, ingest, is_current, tokenizer
 from rag.corpus import load_corpus
 from conftest import CORPUS, ROOT
@@ -93,9 +93,44 @@ def test_corrupted_index_is_a_clear_error(empty_settings):
     path = empty_settings.chroma_dir
     path.mkdir(parents=True)
     (path / "chroma.sqlite3").write_bytes(b"this is not a database\x00" * 100)
-    with pytest.raises(IndexNotFound) as e:
+    with pytest.raises(IndexCorrupt) as e:
         retrieve("anything")
     assert "rag ingest" in str(e.value) and str(path) in str(e.value)
+    assert "damaged" in str(e.value)
+
+
+def _failing_client(monkeypatch, failures: int):
+    import chromadb
+
+    real = chromadb.PersistentClient
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= failures:
+            raise AttributeError("'RustBindingsAPI' object has no attribute 'bindings'")
+        return real(*args, **kwargs)
+
+    store.reset_clients()
+    monkeypatch.setattr(chromadb, "PersistentClient", flaky)
+    return calls
+
+
+def test_a_transient_open_failure_is_retried(fake_settings, monkeypatch):
+    calls = _failing_client(monkeypatch, failures=1)
+    assert store.collection(fake_settings).count() > 0
+    assert len(calls) == 2
+
+
+def test_an_intact_index_that_fails_to_open_is_never_called_broken(fake_settings, monkeypatch):
+    _failing_client(monkeypatch, failures=99)
+    with pytest.raises(IndexUnavailable) as e:
+        store.collection(fake_settings)
+    msg = str(e.value)
+    assert "intact" in msg and "try again" in msg
+    assert "delete" not in msg.lower().replace("nothing needs deleting", "")
+    assert "rebuild" not in msg.lower() and "rag ingest" not in msg
+    store.reset_clients()
 
 
 def test_second_ingest_refuses_while_locked(empty_settings, tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 
 import pytest
 
@@ -17,27 +16,9 @@ import rag
 from rag.ingestion import ingest
 from rag.llm import local_server
 from rag.settings import Settings, get_settings
-from conftest import CORPUS, ROOT
-
-# The model file lives in the project (assembled by `make model`), not in the temp homes.
-GGUF = Settings(home=ROOT).gguf_path
+from conftest import CORPUS, GGUF, free_port
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def real_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("real-index")
-    settings = Settings(home=home, chroma_path=home / "chroma", corpus_path=CORPUS)
-    report = ingest(CORPUS, settings=settings)
-    assert report.papers == 449 and report.chunks_added == report.chunks
-    return home
 
 
 @pytest.fixture(scope="session")

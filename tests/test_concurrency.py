@@ -1,0 +1,86 @@
+"""Many threads touching the index at the same moment, in a fresh process.
+
+The Gradio page fires its header, tabs and the first question at once; a fresh process that
+built one Chroma client per call failed 1–8 of 8 such calls ("'RustBindingsAPI' object has no
+attribute 'bindings'", "Could not connect to tenant default_tenant") and told the user to delete
+a good index. Each run here is a new Python process, because the race is in first-time setup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import ROOT, fake_env
+
+THREADS = 16
+
+RACE = textwrap.dedent("""
+    import json, sys, threading, traceback
+    import rag
+    from rag import store
+    from rag.ingestion import index_stats
+    from rag.settings import get_settings
+
+    n = int(sys.argv[1])
+    barrier = threading.Barrier(n)
+    errors, results = [], []
+
+    def work(i):
+        barrier.wait()
+        try:
+            settings = get_settings()
+            if i % 3 == 0:
+                results.append(store.collection(settings).count())
+            elif i % 3 == 1:
+                results.append(index_stats(settings)["papers"])
+            else:
+                results.append(len(rag.retrieve("What does STEP achieve?", k=3)))
+        except Exception as e:
+            errors.append(f"{type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(json.dumps({"errors": errors, "results": len(results)}))
+""")
+
+
+def race(env: dict[str, str], threads: int = THREADS) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", RACE, str(threads)], env=env, cwd=ROOT, capture_output=True,
+        text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _env(home) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RAG_", "OPENAI_"))}
+    env.update(fake_env(home))
+    return env
+
+
+@pytest.mark.parametrize("run", range(3))
+def test_sixteen_threads_open_the_index_at_once(fake_index_home, run):
+    got = race(_env(fake_index_home))
+    assert got["errors"] == [] and got["results"] == THREADS
+
+
+@pytest.mark.integration
+def test_sixteen_threads_with_the_real_embedder(real_home):
+    """The same race with MiniLM: its lazy load must happen once, not in every thread."""
+    env = _env(real_home)
+    env.pop("RAG_EMBED_MODEL")
+    env["RAG_CHROMA_PATH"] = str(real_home / "chroma")
+    for _ in range(2):
+        got = race(env)
+        assert got["errors"] == [] and got["results"] == THREADS
