@@ -7,49 +7,20 @@ Playwright's own browser download is blocked on these machines, so the test uses
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
 
 import rag
+from conftest import FLAGS
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
 QUESTION = "Which paper interpolates tasks for meta-learning?"
 FOLLOW_UP = "How many tasks does it need?"
-
-
-def _unavailable(reason: str):
-    # Locally a missing browser is a skip; in CI the browser test must run.
-    if os.environ.get("CI"):
-        pytest.fail(f"browser test cannot run in CI: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    if not os.path.exists(CHROMIUM):
-        if os.geteuid() != 0 or not shutil.which("apt-get"):
-            _unavailable("chromium is missing and we are not root: apt-get install chromium")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        try:
-            subprocess.run("apt-get update -qq && apt-get install -y -qq chromium", shell=True,
-                           check=True, env=env, timeout=900, capture_output=True)
-        except (subprocess.SubprocessError, OSError) as e:
-            _unavailable(f"could not install chromium with apt-get: {e}")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
-    return CHROMIUM
 
 
 def _free_port() -> int:
