@@ -291,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     stopped_by = _stop_on_signals()
     try:
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        # Gradio turns the signal's KeyboardInterrupt into a normal return after closing.
+        return 128 + stopped_by[0] if stopped_by else code
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
