@@ -195,6 +195,8 @@ def ingest(
         if to_remove:
             for start in range(0, len(to_remove), 5000):
                 coll.delete(ids=to_remove[start : start + 5000])
+        if to_add or to_remove:
+            store.stamp(coll)
         report.chunks_added = len(to_add)
         report.chunks_removed = len(to_remove)
     report.seconds = time.perf_counter() - started

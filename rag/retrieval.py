@@ -60,7 +60,7 @@ class _Index:
                 meta.get("abstract", doc or ""), meta.get("listing_date") or None,
                 int(meta.get("chunk_index", 0)),
             )
-        self.fingerprint = _fingerprint(coll)
+        self.fingerprint = store.fingerprint(coll)
         self._df: dict[str, int] = {}
         self._bm25 = None
         self._bm25_lock = threading.Lock()
@@ -95,21 +95,22 @@ _cache: dict[tuple, _Index] = {}
 _cache_lock = threading.Lock()
 
 
-def _fingerprint(coll) -> tuple:
-    return (coll.count(), (coll.metadata or {}).get("embed_model"))
-
-
 def _index(settings: Settings) -> _Index:
     coll = store.collection(settings)
     store.check_embed_model(coll, settings)
     key = (str(settings.chroma_dir), settings.chroma_host, settings.collection)
     with _cache_lock:
         idx = _cache.get(key)
-        if idx is None or idx.fingerprint != _fingerprint(coll):
-            if coll.count() == 0:
-                raise IndexNotFound("The index is empty; run `rag ingest`.")
-            idx = _Index(coll, settings)
-            _cache[key] = idx
+        if idx is not None and idx.fingerprint == store.fingerprint(coll):
+            return idx
+        if idx is not None:
+            # Changed since we read it, maybe by another process's ingest: a fresh client sees
+            # its vectors (the old one would miss them, and fail fetching their ids).
+            coll = store.reopen(settings)
+        if coll.count() == 0:
+            raise IndexNotFound("The index is empty; run `rag ingest`.")
+        idx = _Index(coll, settings)
+        _cache[key] = idx
     return idx
 
 

@@ -61,6 +61,20 @@ def client(settings: Settings, create: bool = False):
         return c
 
 
+def reopen(settings: Settings):
+    """The collection through a fresh client: for after another process changed the index.
+
+    An embedded client keeps the vector index it loaded; it never sees vectors another process
+    (`rag ingest` while the UI runs) added, and fetching their ids fails inside Chroma. A new
+    Chroma system for the path reads the index as it is on disk now. A server needs nothing."""
+    if not settings.chroma_host:
+        key = _key(settings)
+        with _clients_lock:
+            _clients.pop(key, None)
+            _forget_chroma_systems(key[1])
+    return collection(settings)
+
+
 def reset_clients() -> None:
     """Forget every cached client (tests; after the index folder was removed by hand)."""
     with _clients_lock:
@@ -86,7 +100,7 @@ def _open_http(settings: Settings):
 
 
 def _open_path(settings: Settings, create: bool):
-    path = Path(settings.chroma_dir)
+    path = Path(settings.chroma_dir).resolve()  # also the key Chroma caches its system under
     if not create and not (path / SQLITE_FILE).exists():
         raise IndexNotFound(
             f"No index at {path}. Build it with `rag ingest` (or `make run`), or set "
@@ -190,6 +204,23 @@ def _is_missing_collection(e: Exception) -> bool:
     from chromadb.errors import NotFoundError
 
     return isinstance(e, NotFoundError) or "does not exist" in str(e)
+
+
+def stamp(coll) -> None:
+    """Mark the collection as changed (after an ingest that added or removed chunks), so other
+    processes reading it rebuild their in-memory view even when the chunk count is unchanged."""
+    import uuid
+
+    meta = dict(coll.metadata or {})
+    meta["ingest_stamp"] = uuid.uuid4().hex
+    meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to "change" it
+    coll.modify(metadata=meta)
+
+
+def fingerprint(coll) -> tuple:
+    """What changes whenever an ingest changed the collection (any process's ingest)."""
+    meta = coll.metadata or {}
+    return (coll.count(), meta.get("embed_model"), meta.get("ingest_stamp"))
 
 
 def vector_store(coll) -> ChromaVectorStore:

@@ -84,3 +84,32 @@ def test_sixteen_threads_with_the_real_embedder(real_home):
     for _ in range(2):
         got = race(env)
         assert got["errors"] == [] and got["results"] == THREADS
+
+
+def test_an_ingest_by_another_process_shows_up_here(empty_settings, tmp_path):
+    """The UI keeps one client; `rag ingest` in another shell must still reach its answers.
+    Before, the new paper's vectors were invisible here and fetching its ids raised
+    `InternalError: Error finding id` inside Chroma."""
+    import rag
+    from rag.ingestion import ingest
+
+    papers = [{"title": f"Paper {i} on topic {i}", "abstract": f"We study topic {i} in depth. "
+               f"Our method improves results by {i}% on several benchmarks."} for i in range(6)]
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("\n".join(json.dumps(p) for p in papers) + "\n")
+    ingest(corpus)
+    assert rag.retrieve("topic 3", k=1)[0].title == "Paper 3 on topic 3"
+
+    new = {"title": "Zorblat Networks for tide forecasting", "abstract": "Zorblat Networks "
+           "forecast coastal tides from sparse buoy readings with quasi-lattice attention."}
+    # An update that keeps the chunk count: only the ingest stamp can tell it changed.
+    papers[0]["abstract"] = "We study topic zero with a completely rewritten abstract."
+    corpus.write_text("\n".join(json.dumps(p) for p in papers + [new]) + "\n")
+    env = _env(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", str(corpus)], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for mode in ("dense", "bm25", "hybrid"):
+        top = rag.retrieve("Zorblat Networks tide forecasting buoy", k=1, mode=mode)
+        assert top[0].title == new["title"], mode
+    assert "rewritten" in rag.retrieve("topic zero rewritten abstract", k=1)[0].abstract
