@@ -193,6 +193,9 @@ class LocalServer:
             "--n_ctx", str(s.llm_ctx), "--n_threads", str(s.llm_threads),
             "--n_threads_batch", str(s.llm_threads), "--n_batch", "512",
             "--flash_attn", "true", "--logits_all", "true" if s.llm_logprobs else "false",
+            # By default llama-cpp-python ends a running answer's stream (no finish reason)
+            # when a second request arrives: with two chat users, one answer failed. Queue.
+            "--interrupt_requests", "false",
         ]
 
     def check_prepared(self) -> None:

@@ -118,6 +118,19 @@ def test_unanswerable_questions_are_refused(real, question):
     assert "don't say" in a.text and not a.citations
 
 
+def test_two_answers_at_once_both_complete(real):
+    """Two chat users at once: llama-cpp-python used to cut the first answer's stream short
+    when the second request arrived ("ended before the answer was complete")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = ["What does AutoClip choose automatically?",
+                 "How many datasets was MLTI (meta-learning with task interpolation) evaluated on?"]
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(rag.ask, questions))
+    for a in answers:
+        assert not a.refused and a.citations, a.text
+
+
 def test_follow_up_is_answered_from_the_previous_papers(real):
     first = rag.ask("What does AutoClip choose automatically?")
     history = [{"role": "user", "content": first.question},
