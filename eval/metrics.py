@@ -181,3 +181,60 @@ def latency(values: Sequence[float]) -> dict:
     """{"p50", "p95", "n"} of a list of seconds."""
     return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95),
             "n": sum(v is not None for v in values)}
+
+
+# ------------------------------------------------------------------------- uncertainty
+
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def _clean(values: Iterable[float | bool | None]) -> list[float]:
+    return [float(v) for v in values
+            if v is not None and not (isinstance(v, float) and math.isnan(v))]
+
+
+def bootstrap_ci(values: Iterable[float | bool | None], level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean over items (resampled with replacement,
+    BOOTSTRAP_RESAMPLES times, fixed seed so a report is reproducible); None below 2 values."""
+    import random
+
+    vals = _clean(values)
+    if len(vals) < 2:
+        return None
+    rng = random.Random(seed)
+    n = len(vals)
+    means = sorted(sum(rng.choices(vals, k=n)) / n for _ in range(BOOTSTRAP_RESAMPLES))
+    lo = means[int((1 - level) / 2 * (BOOTSTRAP_RESAMPLES - 1))]
+    hi = means[int((1 + level) / 2 * (BOOTSTRAP_RESAMPLES - 1))]
+    return (lo, hi)
+
+
+def bootstrap_diff_ci(new: dict[str, float | bool | None], old: dict[str, float | bool | None],
+                      level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
+    """Interval of mean(new) − mean(old), items keyed by id. Items in both runs are resampled
+    as pairs (the same question answered twice); when the runs share fewer than 2 items the two
+    samples are resampled independently."""
+    import random
+
+    rng = random.Random(seed)
+    shared = [i for i in new if i in old and new[i] is not None and old[i] is not None]
+    if len(shared) >= 2:
+        diffs = [float(new[i]) - float(old[i]) for i in shared]
+        n = len(diffs)
+        stats = sorted(sum(rng.choices(diffs, k=n)) / n for _ in range(BOOTSTRAP_RESAMPLES))
+    else:
+        a, b = _clean(new.values()), _clean(old.values())
+        if len(a) < 2 or len(b) < 2:
+            return None
+        stats = sorted(sum(rng.choices(a, k=len(a))) / len(a)
+                       - sum(rng.choices(b, k=len(b))) / len(b)
+                       for _ in range(BOOTSTRAP_RESAMPLES))
+    return (stats[int((1 - level) / 2 * (BOOTSTRAP_RESAMPLES - 1))],
+            stats[int((1 + level) / 2 * (BOOTSTRAP_RESAMPLES - 1))])
+
+
+def agreement(pairs: Iterable[tuple[bool, bool]]) -> float | None:
+    """Share of (a, b) verdict pairs that agree (e.g. the cheap checks vs the judge)."""
+    pairs = list(pairs)
+    return sum(a == b for a, b in pairs) / len(pairs) if pairs else None

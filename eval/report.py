@@ -16,11 +16,20 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-_ANSWER_COLS = [("key_fact_coverage", "key facts"), ("citation_recall", "cit. recall"),
-                ("citation_precision", "cit. precision"), ("faithfulness", "faithful"),
+_ANSWER_COLS = [("key_fact_coverage", "key facts"), ("gold_cited", "gold cited"),
                 ("refusal_accuracy", "refusal acc."), ("false_refusal_rate", "false refusal"),
-                ("gold_cited", "gold cited"), ("listing_recall", "listing recall"),
+                ("listing_recall", "listing recall"),
+                ("citation_recall", "cit. recall (judge)"),
+                ("citation_precision", "cit. precision (judge)"),
+                ("faithfulness", "faithful (judge)"),
+                ("cheap_citation_recall", "cit. recall (cheap checks)"),
+                ("cheap_citation_precision", "cit. precision (cheap checks)"),
+                ("cheap_faithfulness", "faithful (cheap checks)"),
+                ("judge_cheap_agreement", "judge–cheap agreement"),
+                ("withheld_rate", "withheld by checker"),
                 ("injection_obeyed", "injection obeyed")]
+_KIND_COLS = [key for key, _ in _ANSWER_COLS if key not in
+              ("cheap_citation_recall", "cheap_citation_precision", "withheld_rate")]
 
 
 def _f(x, digits: int = 3) -> str:
@@ -43,6 +52,20 @@ def _delta(new, old, higher_better: bool) -> str:
     return f"{d:+.3f} {'▲' if better else '▼'}"
 
 
+def _ci(x) -> str:
+    return f"{x[0]:.2f}–{x[1]:.2f}" if x else "–"
+
+
+def _cell(stats: dict, key: str, n_key: str | None = None) -> str:
+    """"0.62 [0.48–0.75] n27": value, bootstrap 95% interval, items behind it."""
+    v = stats.get(key)
+    if v is None:
+        return "–"
+    n = stats.get(n_key or f"{key}_n", "?")
+    ci = stats.get(f"{key}_ci")
+    return f"{v:.2f} [{_ci(ci)}] n{n}" if ci else f"{v:.2f} n{n}"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
             *("| " + " | ".join(r) + " |" for r in rows), ""]
@@ -56,7 +79,9 @@ def plot_scores_by_kind(summary: dict, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(kinds)), 4))
     width = 0.8 / len(cols)
     for i, (key, label) in enumerate(cols):
-        vals = [summary["by_kind"][kd].get(key) for kd in kinds]
+        # A run without the judge has only the cheap checks' citation scores: plot those.
+        vals = [summary["by_kind"][kd].get(key) if summary["by_kind"][kd].get(key) is not None
+                else summary["by_kind"][kd].get(f"cheap_{key}") for kd in kinds]
         xs = [j + i * width for j in range(len(kinds))]
         bars = ax.bar(xs, [v if v is not None else 0 for v in vals], width, label=label)
         for bar, v in zip(bars, vals):
@@ -66,7 +91,8 @@ def plot_scores_by_kind(summary: dict, path: Path) -> Path:
     ax.set_xticklabels(kinds, rotation=20)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
-    ax.set_title("Scores per question kind (no bar: not applicable)", pad=28)
+    ax.set_title("Scores per question kind (no bar: not applicable; judge-based where judged)",
+                 pad=28)
     ax.legend(fontsize=7, ncol=len(cols), loc="lower center", bbox_to_anchor=(0.5, 1.0),
               frameon=False)
     fig.tight_layout()
@@ -120,8 +146,22 @@ def markdown(summary: dict, rows: list[dict], previous: dict | None = None) -> s
              f"· model: {meta.get('model')} · retrieval: {meta.get('retrieval_mode')}, "
              f"k={k} · judge: {meta.get('judge') or 'off (cheap checks only)'}_", ""]
 
+    lines += [f"_Split: **{meta.get('split', 'all')}** — "
+              + ("the frozen held-out questions nobody tunes on._" if meta.get("split") == "test"
+                 else "tune freely on these._" if meta.get("split") == "dev"
+                 else "dev and test together._"), ""]
     cal = summary.get("calibration")
-    if cal:
+    if cal and cal.get("splits"):
+        parts = []
+        for sp, c in cal["splits"].items():
+            parts.append(f"{'held-out half' if sp == 'test' else 'dev half'}: accuracy "
+                         f"{_f(c['accuracy'])} [{_ci(c.get('accuracy_ci'))}] on {c['n']} pairs "
+                         f"(supported {_f(c['accuracy_supported'])} of {c['n_supported']}, "
+                         f"unsupported {_f(c['accuracy_unsupported'])} of "
+                         f"{c['n_unsupported']}; {c['abstained']} abstentions)")
+        lines += [f"**Judge calibration** (threshold {cal['threshold']}): " + "; ".join(parts)
+                  + ". Judge-based scores are only as good as this.", ""]
+    elif cal:
         lines += [f"**Judge calibration:** accuracy {_f(cal['accuracy'])} on {cal['n']} labelled "
                   f"pairs (threshold {cal['threshold']}; supported {_f(cal['accuracy_supported'])}"
                   f", unsupported {_f(cal['accuracy_unsupported'])}; {cal['abstained']} "
@@ -139,32 +179,53 @@ def markdown(summary: dict, rows: list[dict], previous: dict | None = None) -> s
         pm = previous.get("meta", {})
         lines += [f"## Change since the previous run ({pm.get('finished', '?')}, "
                   f"{po.get('n')} questions)", ""]
-        lines += _table(["metric", "previous", "now", "Δ"], [
+        dci = summary.get("delta_ci") or {}
+        alias = {"refusal_accuracy": "refusal_accuracy", "false_refusal_rate": "false_refusal_rate"}
+
+        def _sig(key):
+            ci = dci.get(alias.get(key, key))
+            if not ci:
+                return "–"
+            return f"[{ci[0]:+.3f}, {ci[1]:+.3f}] " + ("excludes 0" if ci[0] > 0 or ci[1] < 0
+                                                     else "includes 0")
+        lines += _table(["metric", "previous", "now", "Δ", "95% interval of Δ (paired)"], [
             [key.replace("@k", f"@{k}"), _f(po.get(key)), _f(o.get(key)),
-             _delta(o.get(key), po.get(key), hb)] for key, hb in HEADLINE])
+             _delta(o.get(key), po.get(key), hb), _sig(key)] for key, hb in HEADLINE])
         if po.get("n") != o.get("n"):
             lines += ["_The runs cover different question counts: compare with care._", ""]
     else:
         lines += ["_No previous run to compare with._", ""]
 
     lines += ["## Overall", ""]
-    lines += _table(["metric", "value", "n"], [
-        [label, _f(o.get(key)), _f(o.get(f"{key}_n"))] for key, label in _ANSWER_COLS])
+    lines += _table(["metric", "value", "95% interval", "n"], [
+        [label, _f(o.get(key)), _ci(o.get(f"{key}_ci")), _f(o.get(f"{key}_n"))]
+        for key, label in _ANSWER_COLS])
+    lines += ["Citation recall/precision and faithfulness marked *judge* come from the LLM "
+              "entailment judge on every answered item and on every draft the checker withheld "
+              "(eval/judged.py, no code shared with the checker's support rules); *cheap "
+              "checks* are the live checker's own rules, shown for comparison, and their "
+              "sentence-level agreement with the judge is given. Intervals: percentile "
+              "bootstrap over items, 1,000 resamples.", ""]
     lines += [f"Injections obeyed: **{o.get('injection_obeyed_count', 0)}** (must be 0); in the "
               f"model's raw draft before the checks: {_f(o.get('injection_obeyed_raw'))}.", ""]
 
     lines += [f"## Retrieval ({o['hybrid_n']} questions with gold papers)", ""]
-    lines += _table(["mode", f"recall@{k}", "MRR"], [
-        [mode, _f(o.get(f"{mode}_recall@k")), _f(o.get(f"{mode}_mrr"))]
+    lines += _table(["mode", f"recall@{k}", "95% interval", "MRR", "95% interval"], [
+        [mode, _f(o.get(f"{mode}_recall@k")), _ci(o.get(f"{mode}_recall@k_ci")),
+         _f(o.get(f"{mode}_mrr")), _ci(o.get(f"{mode}_mrr_ci"))]
         for mode in ("dense", "bm25", "hybrid")])
 
     lines += ["## Per question kind", ""]
-    header = ["kind", "n", f"hybrid recall@{k}"] + [label for _, label in _ANSWER_COLS] + \
-        ["TTFT p50 (s)"]
+    labels = dict(_ANSWER_COLS)
+    header = ["kind", "n", f"hybrid recall@{k}"] + [labels[key] for key in _KIND_COLS] + \
+        ["TTFT p50 / p95 (s)", "total p50 / p95 (s)"]
     lines += _table(header, [
-        [kd, str(x["n"]), _f(x.get("hybrid_recall@k"))] +
-        [_f(x.get(key)) for key, _ in _ANSWER_COLS] + [_f(x.get("ttft_p50"), 2)]
+        [kd, str(x["n"]), _cell(x, "hybrid_recall@k", "hybrid_n")] +
+        [_cell(x, key) for key in _KIND_COLS] +
+        [f"{_f(x.get('ttft_p50'), 2)} / {_f(x.get('ttft_p95'), 2)} n{x.get('ttft_n', '?')}",
+         f"{_f(x.get('total_p50'), 2)} / {_f(x.get('total_p95'), 2)} n{x.get('total_n', '?')}"]
         for kd, x in summary["by_kind"].items()])
+    lines += ["Each cell: mean [bootstrap 95% interval] n items it applies to.", ""]
 
     if "baseline_key_fact_coverage" in o:
         lines += ["## RAG vs no retrieval (same LLM, no sources)", ""]

@@ -35,23 +35,43 @@ DATA = PROJECT_ROOT / "eval" / "data"
 DEFAULT_SET = DATA / "questions.jsonl"
 DEFAULT_RUNS = PROJECT_ROOT / "eval" / "runs"
 MODES = ("dense", "bm25", "hybrid")
-KINDS = ("fact", "paraphrase", "title", "comparison", "listing", "out_of_scope",
+KINDS = ("fact", "paraphrase", "title", "named", "comparison", "listing", "out_of_scope",
          "false_premise", "injection")
 # The numbers compared against the previous run, in report order: (key, higher is better).
+# Citation recall/precision and faithfulness are the judge's (eval/judged.py); the cheap
+# checks' versions share code with the live checker and are reported beside them, labelled.
 HEADLINE = [
     ("hybrid_recall@k", True), ("hybrid_mrr", True), ("key_fact_coverage", True),
-    ("citation_recall", True), ("citation_precision", True), ("faithfulness", True),
-    ("refusal_accuracy", True), ("false_refusal_rate", False), ("listing_recall", True),
-    ("injection_obeyed", False), ("ttft_p50", False), ("total_p50", False),
+    ("gold_cited", True), ("citation_recall", True), ("citation_precision", True),
+    ("faithfulness", True), ("refusal_accuracy", True), ("false_refusal_rate", False),
+    ("listing_recall", True), ("injection_obeyed", False), ("ttft_p50", False),
+    ("total_p50", False),
+]
+# Item-level means reported with n and a bootstrap 95% interval: (summary key, item key).
+ITEM_METRICS = [
+    ("key_fact_coverage", "key_fact_coverage"), ("gold_cited", "gold_cited"),
+    ("citation_recall", "citation_recall"), ("citation_precision", "citation_precision"),
+    ("faithfulness", "faithfulness"), ("cheap_citation_recall", "cheap_citation_recall"),
+    ("cheap_citation_precision", "cheap_citation_precision"),
+    ("cheap_faithfulness", "cheap_faithfulness"), ("judge_cheap_agreement", "judge_cheap_agreement"),
+    ("refusal_accuracy", "refusal_correct"), ("false_refusal_rate", "false_refusal"),
+    ("withheld_rate", "withheld"), ("listing_recall", "listing_recall"),
+    ("injection_obeyed", "injection_obeyed"), ("injection_obeyed_raw", "injection_obeyed_raw"),
 ]
 
 
 # ------------------------------------------------------------------------- inputs
 
 def load_questions(path: Path, limit: int | None = None, kinds: list[str] | None = None,
-                   per_kind: int | None = None) -> list[dict]:
+                   per_kind: int | None = None, split: str | None = None) -> list[dict]:
+    from eval.splits import select
+
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()
             if line.strip()]
+    try:
+        rows = select(rows, split)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
     if kinds:
         rows = [r for r in rows if r.get("kind") in kinds]
     if per_kind:
@@ -137,19 +157,36 @@ def evaluate_item(item: dict, settings: Settings, judge=None, baseline: bool = F
 
     answer = ask(item["question"], settings=settings)
     row["answer"] = _answer_dict(answer)
-    v = verify_answer(answer, judge)
+    # The cheap checks, as the live checker runs them (labelled "cheap" in the report).
+    v = verify_answer(answer, None)
     row["verify"] = asdict(v)
+    judged = None
+    if judge is not None:
+        from eval.judged import judge_answer
+
+        judged = judge_answer(answer, judge)
+        row["judged"] = judged.to_dict()
 
     cited = [c.paper_id for c in answer.citations]
     retrieved = [s.paper_id for s in answer.sources]
     forbidden = item.get("forbidden") or []
     claims = [s for s in v.sentences if s.is_claim]
+    cheap_by_sentence = {s.sentence: s.supported for s in claims}
     m = {
         "key_fact_coverage": (metrics.key_fact_coverage(answer.text, item.get("key_facts") or [])
                               if answerable else None),
-        "citation_recall": metrics.citation_recall([s.supported for s in claims]),
-        "citation_precision": metrics.citation_precision([c.precise for c in v.citations]),
-        "faithfulness": metrics.faithfulness([c.supported for c in v.claims]),
+        "citation_recall": judged.citation_recall if judged else None,
+        "citation_precision": judged.citation_precision if judged else None,
+        "faithfulness": judged.faithfulness if judged else None,
+        "cheap_citation_recall": metrics.citation_recall([s.supported for s in claims]),
+        "cheap_citation_precision": metrics.citation_precision([c.precise for c in v.citations]),
+        "cheap_faithfulness": metrics.faithfulness([c.supported for c in v.claims]),
+        # Sentence by sentence, on what the user saw: does the checker agree with the judge?
+        "judge_cheap_agreement": (metrics.agreement(
+            (cheap_by_sentence[s.sentence], s.supported) for s in judged.sentences
+            if s.sentence in cheap_by_sentence) if judged and judged.judged == "final" else None),
+        "withheld": bool(answer.refused and answer.raw_text.strip()
+                         and not metrics.looks_refused(answer.raw_text)),
         "refusal_correct": metrics.refusal_correct(answerable, answer.refused),
         "false_refusal": metrics.false_refusal(answerable, answer.refused),
         "gold_cited": metrics.listing_recall(cited, gold) if answerable else None,
@@ -186,24 +223,21 @@ def aggregate(rows: list[dict], k: int) -> dict:
         rec = [r["retrieval"][mode]["recall@k"] for r in rows if mode in r.get("retrieval", {})]
         rr = [r["retrieval"][mode]["rr"] for r in rows if mode in r.get("retrieval", {})]
         out[f"{mode}_recall@k"] = metrics.mean(rec)
+        out[f"{mode}_recall@k_ci"] = metrics.bootstrap_ci(rec)
         out[f"{mode}_mrr"] = metrics.mean(rr)
+        out[f"{mode}_mrr_ci"] = metrics.bootstrap_ci(rr)
         out[f"{mode}_n"] = len(rec)
-    for name, key in [("key_fact_coverage", "key_fact_coverage"),
-                      ("citation_recall", "citation_recall"),
-                      ("citation_precision", "citation_precision"),
-                      ("faithfulness", "faithfulness"), ("refusal_accuracy", "refusal_correct"),
-                      ("false_refusal_rate", "false_refusal"), ("gold_cited", "gold_cited"),
-                      ("listing_recall", "listing_recall"),
-                      ("injection_obeyed", "injection_obeyed"),
-                      ("injection_obeyed_raw", "injection_obeyed_raw")]:
+    for name, key in ITEM_METRICS:
         out[name] = metrics.mean(col(key))
         out[f"{name}_n"] = metrics.count(col(key))
+        out[f"{name}_ci"] = metrics.bootstrap_ci(col(key))
     out["injection_obeyed_count"] = sum(bool(x) for x in col("injection_obeyed"))
     ttft = [x for x in col("ttft") if x is not None]
     total = [x for x in col("total") if x is not None]
     for name, vals in (("ttft", ttft), ("total", total)):
         lat = metrics.latency(vals)
         out[f"{name}_p50"], out[f"{name}_p95"] = lat["p50"], lat["p95"]
+        out[f"{name}_n"] = lat["n"]
     out["answers_generated"] = len(ttft)
     if any("baseline" in r for r in rows):
         out["baseline_key_fact_coverage"] = metrics.mean(col("key_fact_coverage", "baseline"))
@@ -239,14 +273,28 @@ def calibrate(judge, path: Path, limit: int | None = None) -> dict | None:
         correct += ok
         abstained += v.p is None
         rows.append({"id": it.get("id"), "supported": bool(it["supported"]), "p": v.p,
-                     "via": v.via, "correct": ok})
-    pos = [r for r in rows if r["supported"]]
-    neg = [r for r in rows if not r["supported"]]
+                     "via": v.via, "correct": ok, "split": it.get("split", "dev")})
+
+    def scores(part: list[dict]) -> dict:
+        pos = [r for r in part if r["supported"]]
+        neg = [r for r in part if not r["supported"]]
+        return {"n": len(part), "accuracy": metrics.mean([r["correct"] for r in part]),
+                "accuracy_ci": metrics.bootstrap_ci([r["correct"] for r in part]),
+                "accuracy_supported": metrics.mean([r["correct"] for r in pos]),
+                "n_supported": len(pos),
+                "accuracy_unsupported": metrics.mean([r["correct"] for r in neg]),
+                "n_unsupported": len(neg), "abstained": sum(r["p"] is None for r in part)}
+
+    # The held-out half ("test") is the judge's reported accuracy: a prompt or threshold change
+    # for the judge is tried on the dev half only.
+    by_split = {sp: scores([r for r in rows if r["split"] == sp]) for sp in ("dev", "test")
+                if any(r["split"] == sp for r in rows)}
     return {"n": len(rows), "threshold": THRESHOLD,
             "accuracy": correct / len(rows) if rows else None,
-            "accuracy_supported": metrics.mean([r["correct"] for r in pos]),
-            "accuracy_unsupported": metrics.mean([r["correct"] for r in neg]),
-            "abstained": abstained, "judge": judge.description,
+            "accuracy_supported": metrics.mean([r["correct"] for r in rows if r["supported"]]),
+            "accuracy_unsupported": metrics.mean([r["correct"] for r in rows
+                                                  if not r["supported"]]),
+            "abstained": abstained, "judge": judge.description, "splits": by_split,
             "judge_identity": judge.identity, "items": rows}
 
 
@@ -343,7 +391,7 @@ def _prepare(out_dir: Path | None, runs_root: Path) -> tuple[Path, Path | None, 
 def run(questions_path: Path | str | None = None, out_dir: Path | str | None = None,
         limit: int | None = None, kinds: list[str] | None = None,
         per_kind: int | None = None, settings: Settings | None = None, judge: bool = True,
-        baseline: bool = False,
+        baseline: bool = False, split: str | None = "test",
         progress: bool = True, runs_root: Path | str | None = None) -> dict:
     """Evaluate ``questions_path`` into ``out_dir`` (default: a new ``eval/runs/<timestamp>``);
     return the summary (also written to summary.json, with report.md and PNG plots)."""
@@ -354,11 +402,12 @@ def run(questions_path: Path | str | None = None, out_dir: Path | str | None = N
 
     settings = settings or get_settings()
     questions_path = Path(questions_path or DEFAULT_SET)
-    questions = load_questions(questions_path, limit=limit, kinds=kinds, per_kind=per_kind)
+    questions = load_questions(questions_path, limit=limit, kinds=kinds, per_kind=per_kind,
+                               split=split)
     if not questions:
         known = sorted({q.get("kind", "?") for q in load_questions(questions_path)})
-        raise BadInput(f"No questions selected from {questions_path} (kinds {kinds}); the set "
-                       f"has kinds: {', '.join(known)}.")
+        raise BadInput(f"No questions selected from {questions_path} (split {split}, kinds "
+                       f"{kinds}); the set has kinds: {', '.join(known)}.")
     out, previous, managed = _prepare(out_dir, Path(runs_root or DEFAULT_RUNS))
     results_path = out / "results.jsonl"
     done = _read_results(results_path)
@@ -391,7 +440,8 @@ def run(questions_path: Path | str | None = None, out_dir: Path | str | None = N
     summary["calibration"] = _calibration(the_judge, questions_path, limit, out)
     summary["meta"] = {
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "questions": str(questions_path),
-        "limit": limit, "kinds": kinds, "per_kind": per_kind, "model": _model_name(settings),
+        "limit": limit, "kinds": kinds, "per_kind": per_kind, "split": split or "all",
+        "model": _model_name(settings),
         "judge": the_judge.description if the_judge else None,
         "judge_calls": the_judge.calls if the_judge else 0,
         "retrieval_mode": settings.retrieval_mode, "top_k": k, "baseline": baseline,
@@ -403,11 +453,23 @@ def run(questions_path: Path | str | None = None, out_dir: Path | str | None = N
     prev_summary = None
     if previous and (previous / "summary.json").exists():
         prev_summary = json.loads((previous / "summary.json").read_text())
+        summary["delta_ci"] = delta_intervals(rows, _read_results(previous / "results.jsonl"))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     report.write(out, summary, rows, prev_summary)
     if managed:
         _set_latest(out.parent, out)
     return summary
+
+
+def delta_intervals(rows: list[dict], previous: dict[str, dict]) -> dict:
+    """Bootstrap 95% interval of (this run − previous run) for each item metric: paired over
+    the questions both runs answered, so "excludes 0" means the change is not noise."""
+    out = {}
+    for name, key in ITEM_METRICS:
+        new = {r["id"]: (r.get("metrics") or {}).get(key) for r in rows}
+        old = {i: (r.get("metrics") or {}).get(key) for i, r in previous.items()}
+        out[name] = metrics.bootstrap_diff_ci(new, old)
+    return out
 
 
 def _model_name(settings: Settings) -> str:
@@ -422,6 +484,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The `rag eval` options (shared by `python -m eval.runner` and rag/cli.py)."""
     p.add_argument("--set", dest="questions", type=Path, default=DEFAULT_SET,
                    help="question set (JSONL); default eval/data/questions.jsonl")
+    p.add_argument("--split", choices=["test", "dev", "all"], default="test",
+                   help="test (default: the frozen held-out split, for reporting), dev (tune on "
+                        "it) or all")
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
     p.add_argument("--kinds", default=None, help="comma-separated kinds, e.g. fact,listing")
     p.add_argument("--per-kind", type=int, default=None,
@@ -462,7 +527,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             raise RagError(f"No question set at {args.questions}; pass --set FILE.")
         kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
         summary = run(args.questions, out, limit=args.limit, kinds=kinds,
-                      per_kind=args.per_kind,
+                      per_kind=args.per_kind, split=args.split,
                       settings=load_settings(), judge=not args.no_judge,
                       baseline=args.baseline, progress=not args.no_progress)
     except RagError as e:

@@ -27,20 +27,24 @@ CALIBRATION = DATA / "judge_calibration.jsonl"
 CORPUS = ROOT / "data" / "corpus"
 
 MIN_PER_KIND = {
-    "fact": 30,
-    "paraphrase": 25,
-    "title": 12,
-    "comparison": 12,
-    "listing": 8,
-    "out_of_scope": 10,
-    "false_premise": 10,
-    "injection": 6,
+    "fact": 60,
+    "paraphrase": 65,
+    "title": 35,
+    "named": 25,
+    "comparison": 45,
+    "listing": 35,
+    "out_of_scope": 40,
+    "false_premise": 40,
+    "injection": 25,
 }
-ANSWERABLE_KINDS = {"fact", "paraphrase", "title", "comparison", "listing"}
-SINGLE_PAPER_KINDS = {"fact", "paraphrase", "title"}
-MIN_TOTAL = 130
-MIN_CALIBRATION = 70
-MIN_PER_LABEL = 30
+ANSWERABLE_KINDS = {"fact", "paraphrase", "title", "named", "comparison", "listing"}
+SINGLE_PAPER_KINDS = {"fact", "paraphrase", "title", "named"}
+MIN_TOTAL = 400
+MIN_CALIBRATION = 200
+MIN_PER_LABEL = 100
+MIN_TEST_SHARE = 0.40
+MIN_TEST_PER_KIND = 15
+FROZEN = DATA / "frozen_test_split.json"
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -91,6 +95,7 @@ def test_question_fields_and_types(questions):
             assert isinstance(q["notes"], str), where
         if "forbidden" in q:
             assert isinstance(q["forbidden"], list), where
+        assert q.get("split") in {"dev", "test"}, f"{where}: split must be dev or test"
 
 
 def test_question_ids_unique_and_well_formed(questions):
@@ -185,6 +190,59 @@ def test_injection_items_have_forbidden_strings(questions):
             forbidden = q.get("forbidden")
             assert isinstance(forbidden, list) and forbidden, f"{q['id']}: missing forbidden list"
             assert all(isinstance(s, str) and s.strip() for s in forbidden), q["id"]
+
+
+def test_named_items_name_a_term_of_exactly_one_paper(questions, papers):
+    """A `named` question's coined name or acronym occurs in exactly one paper (its gold)."""
+    from rag.retrieval import mentions
+
+    texts = {pid: f"{p.title} {p.abstract}" for pid, p in papers.items()}
+    for q in questions:
+        if q["kind"] != "named":
+            continue
+        m = re.search(r"'([^']+)' occurs in exactly 1 paper", q.get("notes", ""))
+        assert m, f"{q['id']}: notes must record \"'NAME' occurs in exactly 1 paper\""
+        name = m.group(1)
+        assert mentions(q["question"], name), f"{q['id']}: question does not name {name!r}"
+        hits = [pid for pid, t in texts.items() if mentions(t, name)]
+        assert hits == [paper_id(q["gold_titles"][0])], f"{q['id']}: {name!r} in {len(hits)} papers"
+
+
+# ------------------------------------------------------------------------------ the split
+
+
+def test_test_split_size_and_kinds(questions):
+    test = [q for q in questions if q["split"] == "test"]
+    assert len(test) >= MIN_TEST_SHARE * len(questions), f"test split {len(test)}/{len(questions)}"
+    per_kind = Counter(q["kind"] for q in test)
+    for kind in MIN_PER_KIND:
+        assert per_kind[kind] >= MIN_TEST_PER_KIND, f"test split has {per_kind[kind]} {kind}"
+
+
+def test_splits_are_disjoint(questions):
+    """No question (by id or by wording) is in both splits."""
+    seen: dict[str, str] = {}
+    for q in questions:
+        for key in (q["id"], " ".join(q["question"].casefold().split())):
+            assert seen.setdefault(key, q["split"]) == q["split"], f"{key!r} in both splits"
+
+
+def test_test_split_is_frozen(questions, calibration):
+    """The test items are exactly those frozen on 2026-12-01: editing, adding or removing one
+    changes the hash. Tuning happens on dev; a new test split is a new, dated freeze."""
+    from eval.splits import fingerprint
+
+    frozen = json.loads(FROZEN.read_text())
+    assert fingerprint(questions) == frozen["questions.jsonl"]
+    assert fingerprint(calibration) == frozen["judge_calibration.jsonl"]
+
+
+def test_calibration_split(calibration):
+    for half in ("dev", "test"):
+        rows = [c for c in calibration if c.get("split") == half]
+        labels = Counter(c["supported"] for c in rows)
+        assert labels[True] >= 50 and labels[False] >= 50, (half, labels)
+    assert all(c.get("split") in {"dev", "test"} for c in calibration)
 
 
 # ------------------------------------------------------------------------------ judge_calibration.jsonl

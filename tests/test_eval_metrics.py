@@ -167,8 +167,11 @@ def _lines(path: Path) -> list[dict]:
 def test_runner_smoke_writes_results_summary_report_and_plots(fake_settings, llm, qset,
                                                               tmp_path):
     out = tmp_path / "run"
-    # fact-1: an answer with a fabricated second citation; the rest: the fake's extractive reply.
-    llm.enqueue("MLTI proposes to augment the task set through interpolation [1][2].")
+    # fact-1: an answer with a fabricated second citation, then the judge's verdicts on it (the
+    # sentence against [1]+[2], against every paper shown, [1] alone, [2] alone); the rest: the
+    # fake's extractive reply, on which the judge abstains.
+    llm.enqueue("MLTI proposes to augment the task set through interpolation [1][2].",
+                "yes", "yes", "yes", "no")
     s = run(qset, out, settings=fake_settings, judge=True, baseline=True, progress=False,
             runs_root=tmp_path / "runs")
     for name in ("results.jsonl", "summary.json", "report.md", "scores_by_kind.png",
@@ -184,7 +187,13 @@ def test_runner_smoke_writes_results_summary_report_and_plots(fake_settings, llm
     m = fact["metrics"]
     assert m["key_fact_coverage"] == 1.0 and m["gold_cited"] == 1.0
     assert len(fact["answer"]["citations"]) == 2
-    assert m["citation_precision"] == 0.5 and m["citation_recall"] == 1.0  # [2] is padding
+    # [2] is padding: the judge says so, and so do the cheap checks (reported apart).
+    assert m["citation_precision"] == 0.5 and m["citation_recall"] == 1.0
+    assert m["faithfulness"] == 1.0 and fact["judged"]["judged"] == "final"
+    assert m["cheap_citation_precision"] == 0.5 and m["cheap_citation_recall"] == 1.0
+    assert m["judge_cheap_agreement"] == 1.0 and m["withheld"] is False
+    title = rows["title-1"]
+    assert title["judged"]["abstentions"] > 0 and title["metrics"]["citation_recall"] == 0.0
     assert "baseline" in fact and fact["baseline"]["refused"]  # the fake knows nothing alone
 
     assert rows["oos-1"]["answer"]["refused"] and rows["oos-1"]["metrics"]["refusal_correct"]
@@ -207,6 +216,8 @@ def test_runner_smoke_writes_results_summary_report_and_plots(fake_settings, llm
     assert s["calibration"]["accuracy"] == 0.0 and (out / "calibration.json").exists()
     report = (out / "report.md").read_text()
     assert "Judge calibration" in report and "| dense |" in report and "no retrieval" in report
+    assert "(judge)" in report and "(cheap checks)" in report and "95% interval" in report
+    assert o["key_fact_coverage_ci"] is not None and o["key_fact_coverage_n"] == 3
 
 
 def test_runner_resumes_and_compares_with_previous_run(fake_settings, llm, qset, tmp_path):

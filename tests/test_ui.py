@@ -259,6 +259,14 @@ def test_eval_tab_falls_back_to_the_most_complete_recorded_report(tmp_path):
         (d / "summary.json").write_text(json.dumps({"overall": {"n": n}}))
     text, _ = fmt.eval_report(tmp_path)
     assert "2026-01-01-full" in text
+    # A run on the held-out test split beats a bigger run of all items; a judged one beats both.
+    for name, judge in (("2026-01-03-test", None), ("2026-01-04-test-judged", "qwen")):
+        d = tmp_path / "eval" / "reports" / name
+        d.mkdir(parents=True)
+        (d / "report.md").write_text(f"# Eval {name}\n")
+        (d / "summary.json").write_text(json.dumps({"overall": {"n": 100},
+                                                    "meta": {"split": "test", "judge": judge}}))
+        assert name in fmt.eval_report(tmp_path)[0]
     latest = tmp_path / "eval" / "runs" / "latest"
     latest.mkdir(parents=True)
     (latest / "report.md").write_text("# Eval mine\n")

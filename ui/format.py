@@ -254,19 +254,24 @@ def paper_markdown(paper: Paper | None) -> str:
 # --- Evaluation tab
 
 def eval_dir(home: Path) -> Path:
-    """The latest local `rag eval` run; on a fresh clone, the most complete run recorded in
-    eval/reports/ (so the tab shows real numbers before anyone has run the benchmark)."""
+    """The latest local `rag eval` run; on a fresh clone, the best run recorded in
+    eval/reports/ (so the tab shows real numbers before anyone has run the benchmark): a judged
+    run on the held-out test split first, then any test-split run, then the largest, newest."""
     latest = Path(home) / "eval" / "runs" / "latest"
     if (latest / "report.md").is_file():
         return latest
     recorded = []
     for report in (Path(home) / "eval" / "reports").glob("*/report.md"):
         try:
-            n = json.loads((report.parent / "summary.json").read_text())["overall"]["n"]
+            summary = json.loads((report.parent / "summary.json").read_text())
+            n = summary["overall"]["n"]
+            meta = summary.get("meta") or {}
         except (OSError, ValueError, KeyError, TypeError):
-            n = 0
-        recorded.append((n, report.parent.name, report.parent))
-    return max(recorded)[2] if recorded else latest
+            n, meta = 0, {}
+        test = meta.get("split") == "test"
+        recorded.append((test and bool(meta.get("judge")), test, n, report.parent.name,
+                         report.parent))
+    return max(recorded)[-1] if recorded else latest
 
 
 def eval_report(home: Path) -> tuple[str, list[Path]]:

@@ -1,0 +1,134 @@
+"""Judged citation quality and faithfulness: the eval's own verdicts, independent of the checker.
+
+The live checker (`rag.citations.check`, via `support()`) decides which sentences users see; if
+the eval scored answers with the same function, a checker that wrongly passes a sentence would
+also score it as supported, and withheld answers (turned into refusals) would leave the
+denominator. So here:
+
+* every verdict comes from the LLM entailment judge (`rag.verify.Judge`, calibrated on the
+  labelled pairs of eval/data/judge_calibration.jsonl) — no number/term/word-coverage veto, no
+  code shared with `citations.support`;
+* answers the checker withheld are judged too: the model's raw draft, with its citations as it
+  wrote them ([n] = the n-th source in the prompt), so the denominator is every item where the
+  model wrote an answer;
+* an uncited claim sentence is unsupported (ALCE); a judge abstention counts as unsupported and
+  is counted.
+
+Scores per item (formulas as in eval/metrics.py):
+
+* citation recall: claim sentences whose cited papers (title + abstract, joined) entail them;
+* citation precision (ALCE): a citation is precise if its sentence is supported and it either
+  supports the sentence alone or removing it breaks the support;
+* faithfulness: claim sentences entailed by the papers the model was shown (RAGAS's "faithful
+  to the retrieved context"; sentences are the claims — decomposing them with the 1.5B model
+  cost a generation per answer and split them unreliably).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from rag import citations
+from rag.citations import MARKER, split_sentences, strip_markers
+from rag.types import Answer, Source
+from rag.verify import THRESHOLD, Judge
+
+
+@dataclass
+class JudgedSentence:
+    sentence: str
+    cited: list[int]  # source numbers as in the judged text's frame
+    supported: bool  # entailed by the cited papers, joined
+    p: float | None
+    faithful: bool  # entailed by the papers the model was shown
+    p_context: float | None
+    precise: list[bool] = field(default_factory=list)  # per citation, ALCE
+
+
+@dataclass
+class JudgedAnswer:
+    judged: str  # "final" (what the user saw) | "draft" (withheld by the checker) | "none"
+    sentences: list[JudgedSentence] = field(default_factory=list)
+    abstentions: int = 0
+
+    @property
+    def citation_recall(self) -> float | None:
+        return _share([s.supported for s in self.sentences])
+
+    @property
+    def citation_precision(self) -> float | None:
+        return _share([p for s in self.sentences for p in s.precise])
+
+    @property
+    def faithfulness(self) -> float | None:
+        return _share([s.faithful for s in self.sentences])
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(citation_recall=self.citation_recall,
+                 citation_precision=self.citation_precision, faithfulness=self.faithfulness)
+        return d
+
+
+def _share(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def _text(sources: list[Source]) -> str:
+    return "\n\n".join(f"{s.title}\n{s.abstract or s.text}" for s in sources)
+
+
+def _frame(answer: Answer) -> tuple[str, str, dict[int, Source]] | None:
+    """(which text, the text, marker number → Source) to judge, or None for a true refusal."""
+    by_source = {s.number: s for s in answer.sources}
+    if not answer.refused and answer.text.strip():
+        by_display = {c.number: by_source[c.source_number] for c in answer.citations
+                      if c.source_number in by_source}
+        return "final", answer.text, by_display
+    draft = (answer.raw_text or "").strip()
+    if draft and not citations.is_non_answer(strip_markers(draft)):
+        shown = {n: s for n, s in by_source.items() if s.shown_to_llm}
+        return "draft", draft, shown
+    return None
+
+
+def judge_answer(answer: Answer, judge: Judge) -> JudgedAnswer:
+    """Judge every claim sentence of what the model wrote (see the module docstring)."""
+    frame = _frame(answer)
+    if frame is None:
+        return JudgedAnswer("none")
+    which, text, numbers = frame
+    context = [s for s in answer.sources if s.shown_to_llm]
+    out = JudgedAnswer(which)
+
+    def verdict(claim: str, sources: list[Source]) -> tuple[bool, float | None]:
+        if not sources:
+            return False, None
+        v = judge.verdict(claim, _text(sources))
+        if v.p is None:
+            out.abstentions += 1
+            return False, None
+        return v.p >= THRESHOLD, v.p
+
+    for sent in split_sentences(text):
+        body = strip_markers(sent)
+        if not re.search(r"\w{3,}", body) or citations.is_non_answer(body):
+            continue
+        cited_nums: list[int] = []
+        for m in MARKER.finditer(sent):
+            cited_nums += [int(x) for x in re.findall(r"\d+", m.group(1))]
+        cited_nums = [n for n in dict.fromkeys(cited_nums) if n in numbers]
+        cited = [numbers[n] for n in cited_nums]
+        supported, p = verdict(body, cited)
+        faithful, p_ctx = (supported, p) if cited == context else verdict(body, context)
+        js = JudgedSentence(body, cited_nums, supported, p, faithful, p_ctx)
+        for src in cited:
+            if len(cited) == 1:
+                js.precise.append(supported)
+                continue
+            alone = verdict(body, [src])[0]
+            rest = [s for s in cited if s is not src]
+            js.precise.append(supported and (alone or not verdict(body, rest)[0]))
+        out.sentences.append(js)
+    return out
