@@ -1,15 +1,17 @@
 """The speed-lever benchmark: every lever answers the same questions and reports latency with
 quality, the prompt sizes reflect the lever, and follow-ups go through condensing."""
 
-import json
-
 from eval.levers import LEVERS, bench_levers, pick_questions, to_markdown
 from rag.answer import build_context
+from rag.bench import load_questions
 from rag.retrieval import retrieve
 from tests.conftest import ROOT
 
-QUESTIONS = [json.loads(line) for line in
-             (ROOT / "eval" / "data" / "questions.jsonl").read_text().splitlines() if line.strip()]
+QUESTIONS = load_questions(ROOT / "eval" / "data" / "questions.jsonl")
+
+
+def test_benches_tune_on_the_dev_split_only():
+    assert QUESTIONS and {q["split"] for q in QUESTIONS} == {"dev"}
 
 
 def test_pick_questions_is_stratified_and_deterministic():
@@ -39,7 +41,7 @@ def test_levers_report_latency_and_quality_for_each_lever(fake_settings, llm):
     slow, passages = by[LEVERS[0].name], by[LEVERS[2].name]
     # Exactly one evidence lever is the shipped default.
     assert sum(r["lever"].endswith("(default)") for r in res["levers"]) >= 1
-    assert slow["answerable"] == 5 and slow["unanswerable"] == 3
+    assert slow["answerable"] == 6 and slow["unanswerable"] == 3  # one of each kind
     # Whole abstracts of every retrieved paper cost more prompt than the default evidence.
     assert slow["prompt_tokens_mean"] > passages["prompt_tokens_mean"]
     for r in res["levers"]:
