@@ -120,6 +120,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--out", default=str(ROOT / "bench/results/soak.json"))
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="stop starting new questions after this long (a slow machine); the "
+                         "report says how many of --questions were asked")
+    ap.add_argument("--ingest-after", type=int, default=None,
+                    help="start the ingest after this many questions (default: a third)")
     args = ap.parse_args()
     from gradio_client import Client
 
@@ -180,10 +185,21 @@ def main() -> int:
         results.clear()
         steps = plan(args.questions)
         ingest_at = len(steps) // 3
+        if args.ingest_after is not None:
+            asked = 0
+            for ingest_at, step in enumerate(steps):
+                if asked >= args.ingest_after:
+                    break
+                asked += len(step["questions"])
+        stop_at = time.monotonic() + args.minutes * 60 if args.minutes else None
+        stopped_early = False
         ingest_proc = None
         ingest_row: dict = {}
         with ThreadPoolExecutor(3) as pool:
             for k, step in enumerate(steps):
+                if stop_at and time.monotonic() > stop_at and k > ingest_at:
+                    stopped_early = True
+                    break
                 if k == ingest_at:
                     ingest_row["started_s"] = round(time.time() - t_start, 1)
                     ingest_proc = subprocess.Popen(
@@ -227,6 +243,8 @@ def main() -> int:
     secs = [r["seconds"] for r in soak_rows]
     summary = {
         "questions": len(soak_rows),
+        "questions_planned": args.questions,
+        "stopped_by_time_limit": stopped_early,
         "errors": sum(not r["ok"] for r in soak_rows),
         "error_samples": [r["error"] for r in soak_rows if not r["ok"]][:5],
         "refused": sum(bool(r.get("refused")) for r in soak_rows),

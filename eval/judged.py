@@ -6,8 +6,9 @@ also score it as supported, and withheld answers (turned into refusals) would le
 denominator. So here:
 
 * every verdict comes from the LLM entailment judge (`rag.verify.Judge`, calibrated on the
-  labelled pairs of eval/data/judge_calibration.jsonl) — no number/term/word-coverage veto, no
-  code shared with `citations.support`;
+  labelled pairs of eval/data/judge_calibration.jsonl) — no number/term/word-coverage veto; the
+  only code shared with `rag.citations` is parsing (sentence splitting, `[n]` markers, spotting
+  "the papers do not say" sentences), never `support()`;
 * answers the checker withheld are judged too: the model's raw draft, with its citations as it
   wrote them ([n] = the n-th source in the prompt), so the denominator is every item where the
   model wrote an answer;
