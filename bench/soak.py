@@ -123,6 +123,9 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=None,
                     help="stop starting new questions after this long (a slow machine); the "
                          "report says how many of --questions were asked")
+    ap.add_argument("--fake-llm", action="store_true",
+                    help="the fake LLM instead of the local model (fast: retrieval, Chroma, "
+                         "the UI and memory under load without the model's minutes)")
     ap.add_argument("--ingest-after", type=int, default=None,
                     help="start the ingest after this many questions (default: a third)")
     args = ap.parse_args()
@@ -145,6 +148,8 @@ def main() -> int:
     env.update(RAG_HOME=str(home), RAG_CHROMA_PATH=str(home / "chroma"),
                RAG_CORPUS_PATH=str(corpus), RAG_UI_PORT=str(ui_port), RAG_LLM_PORT=str(llm_port),
                RAG_MODEL_PATH=str(ROOT / ".models" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"))
+    if args.fake_llm:
+        env["RAG_PROVIDER"] = "fake"
     log = open(home / "ui.log", "w")
     ui = subprocess.Popen([sys.executable, "-m", "rag.cli", "ui"], env=env, cwd=ROOT,
                           stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -156,6 +161,7 @@ def main() -> int:
                 break
         time.sleep(0.2)
     results: list[dict] = []
+    rss_trace: list[tuple[int, float | None]] = []  # (questions done, UI RSS MB)
     lock = threading.Lock()
     t_start = time.time()
 
@@ -175,6 +181,8 @@ def main() -> int:
         with lock:
             results.append(row)
             done = len(results)
+            if done % 10 == 0:
+                rss_trace.append((done, rss_mb(ui.pid)))
         print(f"{done:4d} {row['seconds']:6.1f}s {'ok ' if row['ok'] else 'ERR'} "
               f"{question[:70]}", flush=True)
         return {"question": question, "text": r["text"] if r else ""}
@@ -256,6 +264,7 @@ def main() -> int:
         "seconds_p50": pct(secs, 50), "seconds_p95": pct(secs, 95), "seconds_max": max(secs),
         "wall_s": round(time.time() - t_start, 1),
         "rss": rss,
+        "ui_rss_trace": rss_trace,
         "ui_rss_growth": (round(rss["ui_end_mb"] / rss["ui_start_mb"] - 1, 3)
                           if rss.get("ui_start_mb") and rss.get("ui_end_mb") else None),
         "ingest": ingest_row,

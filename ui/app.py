@@ -23,6 +23,7 @@ import gradio as gr
 
 import rag
 from rag.errors import RagError
+from rag.memory import release_free_memory
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Paper, Status
 from ui import format as fmt
@@ -112,6 +113,8 @@ def respond(
         chat[-1] = {"role": "assistant", "content": fmt.error_markdown(
             "Something went wrong inside the app (details are in the server log). "
             "Try again or start a new chat.")}
+    finally:
+        release_free_memory()  # a long-running server: see rag/memory.py
     note = "\n\n*The last question got no answer; see the chat.*"
     yield done, list(chat), fmt.EMPTY_PANEL + note, conv, None
 
@@ -153,6 +156,8 @@ def api_ask(
         log.exception("unexpected error in /ask")
         raise gr.Error("Something went wrong inside the app (details are in the server log).",
                        print_exception=False) from None
+    finally:
+        release_free_memory()  # a long-running server: see rag/memory.py
     return fmt.answer_json(answer)
 
 
