@@ -180,10 +180,9 @@ def markdown(summary: dict, rows: list[dict], previous: dict | None = None) -> s
         lines += [f"## Change since the previous run ({pm.get('finished', '?')}, "
                   f"{po.get('n')} questions)", ""]
         dci = summary.get("delta_ci") or {}
-        alias = {"refusal_accuracy": "refusal_accuracy", "false_refusal_rate": "false_refusal_rate"}
 
         def _sig(key):
-            ci = dci.get(alias.get(key, key))
+            ci = dci.get(key)
             if not ci:
                 return "–"
             return f"[{ci[0]:+.3f}, {ci[1]:+.3f}] " + ("excludes 0" if ci[0] > 0 or ci[1] < 0

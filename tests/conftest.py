@@ -30,6 +30,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def subprocess_env(**values: str) -> dict[str, str]:
+    """This process's environment without any RAG_/OPENAI_ setting, plus ``values``: what a
+    child process (a fresh `rag ui`, `rag ingest`, a race script) should start from."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
+    env.update(values)
+    return env
+
+
 _RAG_VARS = [k for k in os.environ if k.startswith("RAG_") or k.startswith("OPENAI_")]
 
 

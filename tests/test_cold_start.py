@@ -8,7 +8,6 @@ header said the index "cannot be opened … Delete that folder" and the first qu
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, FLAGS, ROOT, free_port
+from conftest import CORPUS, FLAGS, ROOT, free_port, subprocess_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -56,10 +55,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
-    env.update(RAG_HOME=str(home), RAG_CORPUS_PATH=str(CORPUS), RAG_PROVIDER="fake",
-               RAG_CHROMA_PATH=str(home / "chroma"), **extra)
-    return env
+    return subprocess_env(RAG_HOME=str(home), RAG_CORPUS_PATH=str(CORPUS), RAG_PROVIDER="fake",
+                          RAG_CHROMA_PATH=str(home / "chroma"), **extra)
 
 
 @pytest.fixture

@@ -9,14 +9,13 @@ a good index. Each run here is a new Python process, because the race is in firs
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from conftest import ROOT, fake_env
+from conftest import ROOT, fake_env, subprocess_env
 
 THREADS = 16
 
@@ -63,10 +62,7 @@ def race(env: dict[str, str], threads: int = THREADS) -> dict:
 
 
 def _env(home) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RAG_", "OPENAI_"))}
-    env.update(fake_env(home))
-    return env
+    return subprocess_env(**fake_env(home))
 
 
 @pytest.mark.parametrize("run", range(3))

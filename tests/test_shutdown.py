@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, GGUF, ROOT, free_port
+from conftest import CORPUS, GGUF, ROOT, free_port, subprocess_env
 from test_cold_start import _wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -38,10 +38,9 @@ def test_signal_stops_the_embedded_model_server(real_home, tmp_path, sig):
     from gradio_client import Client
 
     ui_port, llm_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
-    env.update(RAG_HOME=str(real_home), RAG_CHROMA_PATH=str(real_home / "chroma"),
-               RAG_CORPUS_PATH=str(CORPUS), RAG_MODEL_PATH=str(GGUF),
-               RAG_LLM_PORT=str(llm_port), RAG_UI_PORT=str(ui_port))
+    env = subprocess_env(RAG_HOME=str(real_home), RAG_CHROMA_PATH=str(real_home / "chroma"),
+                         RAG_CORPUS_PATH=str(CORPUS), RAG_MODEL_PATH=str(GGUF),
+                         RAG_LLM_PORT=str(llm_port), RAG_UI_PORT=str(ui_port))
     with open(tmp_path / "ui.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ui"], env=env, cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
