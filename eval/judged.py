@@ -95,7 +95,14 @@ def _frame(answer: Answer) -> tuple[str, str, dict[int, Source]] | None:
 
 
 def judge_answer(answer: Answer, judge: Judge) -> JudgedAnswer:
-    """Judge every claim sentence of what the model wrote (see the module docstring)."""
+    """Judge every claim sentence of what the model wrote (see the module docstring).
+
+    The verdicts are asked for grouped by passage, not sentence by sentence: the judge prompt
+    puts the passage before the claim, and llama.cpp (like most OpenAI-compatible servers with
+    a prompt cache) reuses the evaluated prefix of the previous request, so consecutive calls
+    on the same passage only pay for the claim. Sentence order would alternate between the
+    shown context and each sentence's cited papers and re-read every passage each time.
+    """
     frame = _frame(answer)
     if frame is None:
         return JudgedAnswer("none")
@@ -103,15 +110,7 @@ def judge_answer(answer: Answer, judge: Judge) -> JudgedAnswer:
     context = [s for s in answer.sources if s.shown_to_llm]
     out = JudgedAnswer(which)
 
-    def verdict(claim: str, sources: list[Source]) -> tuple[bool, float | None]:
-        if not sources:
-            return False, None
-        v = judge.verdict(claim, _text(sources))
-        if v.p is None:
-            out.abstentions += 1
-            return False, None
-        return v.p >= THRESHOLD, v.p
-
+    claims: list[tuple[str, list[int], list[Source]]] = []
     for sent in split_sentences(text):
         body = strip_markers(sent)
         if not re.search(r"\w{3,}", body) or citations.is_non_answer(body):
@@ -120,8 +119,30 @@ def judge_answer(answer: Answer, judge: Judge) -> JudgedAnswer:
         for m in MARKER.finditer(sent):
             cited_nums += [int(x) for x in re.findall(r"\d+", m.group(1))]
         cited_nums = [n for n in dict.fromkeys(cited_nums) if n in numbers]
-        cited = [numbers[n] for n in cited_nums]
-        supported, p = verdict(body, cited)
+        claims.append((body, cited_nums, [numbers[n] for n in cited_nums]))
+
+    # Pass 1: each sentence against the shown context, then against its cited papers.
+    _ask_grouped(judge, [(body, context) for body, _, _ in claims]
+                 + [(body, cited) for body, _, cited in claims])
+
+    def verdict(claim: str, sources: list[Source]) -> tuple[bool, float | None]:
+        if not sources:
+            return False, None
+        v = judge.verdict(claim, _text(sources))  # cached after _ask_grouped
+        if v.p is None:
+            out.abstentions += 1
+            return False, None
+        return v.p >= THRESHOLD, v.p
+
+    supported_by = {i: verdict(body, cited) for i, (body, _, cited) in enumerate(claims)}
+    # Pass 2 (ALCE precision): a supported sentence with several citations, each left out.
+    _ask_grouped(judge, [pair for i, (body, _, cited) in enumerate(claims)
+                         if supported_by[i][0] and len(cited) > 1
+                         for src in cited
+                         for pair in ((body, [src]), (body, [s for s in cited if s is not src]))])
+
+    for i, (body, cited_nums, cited) in enumerate(claims):
+        supported, p = supported_by[i]
         faithful, p_ctx = (supported, p) if cited == context else verdict(body, context)
         js = JudgedSentence(body, cited_nums, supported, p, faithful, p_ctx)
         for src in cited:
@@ -133,3 +154,14 @@ def judge_answer(answer: Answer, judge: Judge) -> JudgedAnswer:
             js.precise.append(supported and (alone or not verdict(body, rest)[0]))
         out.sentences.append(js)
     return out
+
+
+def _ask_grouped(judge: Judge, pairs: list[tuple[str, list[Source]]]) -> None:
+    """Fill the judge's cache for these (claim, sources) pairs, one passage after another."""
+    by_passage: dict[str, list[str]] = {}
+    for claim, sources in pairs:
+        if sources:
+            by_passage.setdefault(_text(sources), []).append(claim)
+    for passage, claims in by_passage.items():
+        for claim in dict.fromkeys(claims):
+            judge.verdict(claim, passage)

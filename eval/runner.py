@@ -499,6 +499,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--baseline", action="store_true",
                    help="also answer without retrieval, for comparison")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--retrieval", action="store_true",
+                   help="retrieval only, no LLM: every fusion rule side by side per split and "
+                        "kind, plus the name probes (eval/retrieval_bench.py)")
     return p
 
 
@@ -517,6 +520,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """`rag eval` after argument parsing: run, print the headline table, return the exit code."""
+    if args.retrieval:
+        from eval import retrieval_bench
+
+        result = retrieval_bench.run(get_settings(), args.out or retrieval_bench.DEFAULT_OUT)
+        print(retrieval_bench.to_markdown(result))
+        return 0
     out = args.out
     if out is None and args.resume:
         out = newest_run()

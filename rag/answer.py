@@ -24,7 +24,8 @@ from rag.errors import BadInput
 from rag.guard import neutralise
 from rag.ingestion import token_len
 from rag.llm import get_model
-from rag.retrieval import mentions, papers_mentioning, retrieve
+from rag.names import mentions
+from rag.retrieval import retrieve, unique_names
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Source, Status
 
@@ -96,22 +97,6 @@ def condense(question: str, history: list[tuple[str, str]], settings: Settings) 
     return out if len(out) >= 3 else question
 
 
-_MAX_PAPERS_PER_NAME = 1
-_NAME = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-+][A-Za-z0-9]+)*\b")
-
-
-def named_terms(question: str) -> set[str]:
-    """Names a question asks about: acronyms and coined words (MLTI, AdEMAMix, GPT-4, ResNet50),
-    i.e. two or more capitals, or letters mixed with digits."""
-    out = set()
-    for w in _NAME.findall(question):
-        caps = sum(c.isupper() for c in w)
-        if len(w) >= 3 and (caps >= 2 or (any(c.isdigit() for c in w) and
-                                          any(c.isalpha() for c in w))):
-            out.add(w)
-    return out
-
-
 def select_sources(sources: list[Source], settings: Settings, question: str = ""
                    ) -> list[Source]:
     """Which retrieved papers go into the prompt: the relevance floor, then a score-gap rule
@@ -122,10 +107,7 @@ def select_sources(sources: list[Source], settings: Settings, question: str = ""
     floor against the very paper that defines MLTI, while the exact name is decisive."""
     if not sources:
         return []
-    # Only names that single out one paper: "MAML", a baseline several meta-learning papers
-    # mention, says nothing about which of them answers (and let a false premise through).
-    names = {n for n in named_terms(question)
-             if 0 < papers_mentioning(n, settings) <= _MAX_PAPERS_PER_NAME} if question else set()
+    names = unique_names(question, settings) if question else set()
     named = {s.paper_id for s in sources
              if any(mentions(f"{s.title} {s.abstract or s.text}", n) for n in names)}
     best = max(s.similarity for s in sources)

@@ -15,7 +15,6 @@ Why this shape:
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from llama_index.core.schema import MetadataMode, TextNode
 from rag import store
 from rag.embeddings import get_embedder
 from rag.errors import BadInput, IndexNotFound
+from rag.fusion import fuse
+from rag.names import mentions, named_terms, title_name
 from rag.settings import Settings, get_settings
 from rag.types import Source
 
@@ -61,16 +62,26 @@ class _Index:
                 int(meta.get("chunk_index", 0)),
             )
         self.fingerprint = store.fingerprint(coll)
-        self._df: dict[str, int] = {}
+        self._with: dict[str, frozenset[str]] = {}
+        titles = {c.paper_id: c.title for c in self.chunks.values()}
+        self.title_names = {n for n in map(title_name, titles.values()) if n}
         self._bm25 = None
         self._bm25_lock = threading.Lock()
 
+    def papers_with(self, name: str) -> frozenset[str]:
+        """The papers whose title or abstract contains ``name`` as a whole word; cached."""
+        if name not in self._with:
+            self._with[name] = frozenset(c.paper_id for c in self.chunks.values()
+                                         if mentions(f"{c.title} {c.abstract}", name))
+        return self._with[name]
+
     def papers_mentioning(self, name: str) -> int:
-        """How many papers contain ``name`` as a whole word (case-sensitive); cached."""
-        if name not in self._df:
-            self._df[name] = len({c.paper_id for c in self.chunks.values()
-                                  if mentions(f"{c.title} {c.abstract}", name)})
-        return self._df[name]
+        return len(self.papers_with(name))
+
+    def unique_names(self, question: str) -> set[str]:
+        """Names in the question (acronyms, coined words, titles' names) found in one paper."""
+        names = named_terms(question) | {n for n in self.title_names if mentions(question, n)}
+        return {n for n in names if len(self.papers_with(n)) == 1}
 
     def bm25(self):
         with self._bm25_lock:
@@ -144,13 +155,36 @@ def _cosines(idx: _Index, qvec: list[float], ids: list[str]) -> dict[str, float]
             for cid, e in zip(got["ids"], got["embeddings"])}
 
 
-def _paper_ranking(hits: list[tuple[str, float]], idx: _Index) -> list[str]:
-    seen: dict[str, None] = {}
-    for cid, _ in hits:
+def _paper_scores(hits: list[tuple[str, float]], idx: _Index) -> list[tuple[str, float]]:
+    """Chunk hits → papers, best first, each with the score of its best chunk."""
+    best: dict[str, float] = {}
+    for cid, score in hits:
         c = idx.chunks.get(cid)
-        if c and c.paper_id not in seen:
-            seen[c.paper_id] = None
-    return list(seen)
+        if c and c.paper_id not in best:
+            best[c.paper_id] = score
+    return list(best.items())
+
+
+@dataclass
+class Candidates:
+    """What fusion starts from: each retriever's papers (best chunk's score), best first, and
+    the papers a name in the question singles out."""
+
+    dense: list[tuple[str, float]]
+    sparse: list[tuple[str, float]]
+    named: list[str]
+
+
+def candidates(question: str, settings: Settings | None = None) -> Candidates:
+    """Both retrievers' paper rankings for ``question``, unfused (for `rag bench retrieval`,
+    which scores every fusion rule on the same candidates)."""
+    settings = settings or get_settings()
+    idx = _index(settings)
+    qvec = get_embedder(settings.embed_model, settings.embed_batch_size).get_query_embedding(
+        question)
+    return Candidates(_paper_scores(_dense(idx, qvec, settings.candidates), idx),
+                      _paper_scores(_bm25(idx, question), idx),
+                      [p for n in sorted(idx.unique_names(question)) for p in idx.papers_with(n)])
 
 
 def retrieve(
@@ -181,13 +215,14 @@ def retrieve(
 
     dense = _dense(idx, qvec, settings.candidates) if mode != "bm25" else []
     sparse = _bm25(idx, question) if mode != "dense" else []
-    rankings = [r for r in (_paper_ranking(dense, idx), _paper_ranking(sparse, idx)) if r]
-
-    fused: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, pid in enumerate(ranking, start=1):
-            fused[pid] = fused.get(pid, 0.0) + 1.0 / (settings.rrf_k + rank)
-    top = sorted(fused, key=lambda p: -fused[p])[:k]
+    cands = Candidates(_paper_scores(dense, idx), _paper_scores(sparse, idx),
+                       [p for n in sorted(idx.unique_names(question)) for p in idx.papers_with(n)])
+    ranked = fuse(cands.dense, cands.sparse,
+                  method=settings.fusion if mode == "hybrid" else "rrf", rrf_k=settings.rrf_k,
+                  dense_weight=settings.dense_weight,
+                  first=cands.named if settings.name_first and mode == "hybrid" else ())
+    fused = dict(ranked)
+    top = [p for p, _ in ranked[:k]]
 
     # Passages of the chosen papers, best first: rank chunks by their own fused score.
     chunk_score: dict[str, float] = {}
@@ -225,11 +260,16 @@ def retrieve(
     return sources
 
 
-def mentions(text: str, name: str) -> bool:
-    """``name`` occurs in ``text`` as a whole word, case-sensitive ("MLTI" not in "MLTIX")."""
-    return re.search(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", text) is not None
-
-
 def papers_mentioning(name: str, settings: Settings | None = None) -> int:
     """Number of indexed papers whose title or abstract contains ``name`` (a whole word)."""
     return _index(settings or get_settings()).papers_mentioning(name)
+
+
+def unique_names(question: str, settings: Settings | None = None) -> set[str]:
+    """Names in ``question`` that occur in exactly one indexed paper (see rag/names.py)."""
+    return _index(settings or get_settings()).unique_names(question)
+
+
+def papers_with(name: str, settings: Settings | None = None) -> frozenset[str]:
+    """Ids of the indexed papers whose title or abstract contains ``name`` (a whole word)."""
+    return _index(settings or get_settings()).papers_with(name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,7 +51,11 @@ class Settings(BaseSettings):
     top_k: int = Field(default=5, ge=1, le=50)  # papers handed to the LLM at most
     retrieval_mode: str = "hybrid"  # hybrid | dense | bm25
     candidates: int = Field(default=40, ge=5, le=500)  # chunks per retriever before fusion
+    # how the dense and BM25 rankings are merged (rag/fusion.py; chosen by `rag bench retrieval`)
+    fusion: Literal["rrf", "convex"] = "rrf"
     rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # convex fusion's dense share
+    name_first: bool = True  # papers a name in the question singles out rank first
     min_similarity: float = Field(default=0.30, ge=-1.0, le=1.0)  # relevance floor (cosine)
     relative_floor: float = Field(default=0.75, ge=0.0, le=1.0)  # keep papers >= best * this
     passages_per_source: int = Field(default=2, ge=1, le=10)

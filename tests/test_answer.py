@@ -174,7 +174,7 @@ def test_relevance_floor_and_gap(fake_settings):
 
 
 def test_a_paper_naming_the_asked_acronym_passes_the_floor(fake_settings):
-    from rag.answer import named_terms
+    from rag.names import named_terms
 
     assert named_terms("How many datasets was MLTI evaluated on?") == {"MLTI"}
     assert named_terms("Does GPT-4 beat ResNet50 or AdEMAMix?") == {"GPT-4", "ResNet50",

@@ -24,11 +24,25 @@ def test_a_withheld_draft_is_judged_not_dropped(fake_settings, llm):
     answer = Answer("q", "The papers in this collection don't say.", sources=[A, B],
                     refused=True,
                     raw_text="MLTI was evaluated on eight datasets [1]. It uses 40 GPUs [1].")
-    llm.enqueue("yes", "yes", "no", "no")
+    llm.enqueue("yes", "no", "yes", "no")  # both against the context, then both against [1]
     j = judge_answer(answer, Judge(fake_settings))
     assert j.judged == "draft" and len(j.sentences) == 2
     assert [s.supported for s in j.sentences] == [True, False]
     assert j.citation_recall == 0.5 and j.citation_precision == 0.5
+
+
+def test_verdicts_on_one_passage_are_asked_back_to_back(fake_settings, llm):
+    """The judge prompt starts with the passage, so grouping by passage lets the server reuse
+    its cached prompt prefix: four sentences citing one paper, shown two papers, need exactly
+    two passage switches (context block, then the cited paper), not one per call."""
+    text = " ".join(f"MLTI claim number {w} holds [1]." for w in ("one", "two", "three", "four"))
+    answer = Answer("q", text, sources=[A, B], citations=[Citation(1, "a", A.title, "", 1)])
+    llm.enqueue(*["yes"] * 8)
+    judge_answer(answer, Judge(fake_settings))
+    passages = [m[-1]["content"].split("Passage:")[1].split("Claim:")[0]
+                for m in llm.history[-8:]]
+    switches = sum(a != b for a, b in zip(passages, passages[1:]))
+    assert len(passages) == 8 and switches == 1
 
 
 def test_judged_scores_do_not_use_the_checkers_rules(fake_settings, llm):

@@ -1,0 +1,250 @@
+"""Retrieval quality of every fusion rule side by side: `rag eval --retrieval`.
+
+Each question's dense and BM25 candidates are computed once (`rag.retrieval.candidates`), then
+every rule in `rag.fusion` ranks the same candidates, so the table compares rules, not noise.
+Printed per split and kind: recall@5, recall@10 and MRR of the gold papers, for dense alone,
+BM25 alone, the old default (RRF k=60, no name rule) and every candidate rule; plus two probes
+built from the corpus, not from the eval set:
+
+* name probe — 120 coined names or acronyms found in exactly one paper (`rag.names.named_terms`
+  over titles and abstracts, seed 7): "What does ⟨name⟩ achieve?"; a miss is that paper absent
+  from the top 5;
+* title probe — 80 papers titled "⟨Name⟩: …" (seed 7): "What does ⟨Name⟩ claim?"; misses in
+  the top 5, and (for the old and the chosen default) refusals before the LLM, i.e. the
+  relevance floor leaving no paper.
+
+A rule is chosen on the **dev** split only (macro recall@5 over kinds, then MRR); the test
+columns are reported, never used to choose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.corpus import load_corpus, paper_id
+from rag.fusion import fuse
+from rag.names import named_terms, title_name
+from rag.retrieval import Candidates, candidates, papers_with, retrieve
+from rag.settings import Settings, get_settings
+
+QUESTIONS = Path(__file__).resolve().parent / "data" / "questions.jsonl"
+KS = (5, 10)
+DEFAULT_OUT = Path("bench/results/retrieval.json")
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    method: str  # "dense" | "bm25" | a rag.fusion method
+    rrf_k: int = 60
+    dense_weight: float = 0.5
+    name_first: bool = False
+
+    def rank(self, c: Candidates) -> list[str]:
+        if self.method == "dense":
+            return [p for p, _ in c.dense]
+        if self.method == "bm25":
+            return [p for p, _ in c.sparse]
+        return [p for p, _ in fuse(c.dense, c.sparse, method=self.method, rrf_k=self.rrf_k,
+                                   dense_weight=self.dense_weight,
+                                   first=c.named if self.name_first else ())]
+
+    def settings(self, base: Settings) -> Settings:
+        return base.with_overrides(fusion=self.method, rrf_k=self.rrf_k,
+                                   dense_weight=self.dense_weight, name_first=self.name_first)
+
+
+def rules() -> list[Rule]:
+    out = [Rule("dense", "dense"), Rule("bm25", "bm25"), Rule("rrf60 (old)", "rrf")]
+    for named in (False, True):
+        tag = "+names" if named else ""
+        out += [Rule(f"rrf{k}{tag}", "rrf", rrf_k=k, name_first=named)
+                for k in (1, 2, 5, 10, 20, 60) if named or k != 60]
+        out += [Rule(f"convex{w:.1f}{tag}", "convex", dense_weight=w, name_first=named)
+                for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
+    return out
+
+
+def _scores(ranking: list[str], gold: set[str]) -> dict[str, float]:
+    out = {f"r@{k}": len(gold & set(ranking[:k])) / len(gold) for k in KS}
+    rank = next((i for i, p in enumerate(ranking, 1) if p in gold), None)
+    out["mrr"] = 1 / rank if rank else 0.0
+    return out
+
+
+def load_items(path: Path = QUESTIONS) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r.get("gold_titles") and r.get("answerable", True)]
+
+
+def table(items: list[dict], cands: list[Candidates], rule_list: list[Rule]) -> dict:
+    """{rule: {split: {kind | "all" | "macro": {metric: value, "n": n}}}}."""
+    out: dict = {}
+    for rule in rule_list:
+        per: dict = {}
+        for q, c in zip(items, cands):
+            gold = {paper_id(t) for t in q["gold_titles"]}
+            sc = _scores(rule.rank(c), gold)
+            for key in (q.get("kind", "?"), "all"):
+                per.setdefault(q.get("split", "all"), {}).setdefault(key, []).append(sc)
+        out[rule.name] = {}
+        for split, kinds in per.items():
+            cells = {kind: {m: round(statistics.fmean(s[m] for s in rows), 3)
+                            for m in rows[0]} | {"n": len(rows)}
+                     for kind, rows in kinds.items()}
+            real = [v for kd, v in cells.items() if kd != "all"]
+            cells["macro"] = {m: round(statistics.fmean(v[m] for v in real), 3)
+                              for m in ("r@5", "r@10", "mrr")}
+            out[rule.name][split] = cells
+    return out
+
+
+def choose(tab: dict, rule_list: list[Rule]) -> Rule:
+    """The fusion rule (not a single retriever) best on dev: macro recall@5, then recall@10,
+    then MRR; ties go to the rule closest to plain RRF with k=60 (a difference the dev split
+    cannot see is not a reason to change)."""
+    fusions = [r for r in rule_list if r.method not in {"dense", "bm25"}]
+
+    def key(r: Rule):
+        m = tab[r.name]["dev"]["macro"]
+        return (m["r@5"], m["r@10"], m["mrr"], r.method == "rrf", -abs(r.rrf_k - 60))
+
+    return max(fusions, key=key)
+
+
+def probes(settings: Settings, seed: int = 7) -> dict[str, list[tuple[str, str]]]:
+    """(question, paper id) pairs for the name and title probes, built from the corpus."""
+    papers = load_corpus(settings.corpus_dir)
+    names: set[str] = set()
+    for p in papers:
+        names |= named_terms(f"{p.title} {p.abstract}")
+    owners = {n: papers_with(n, settings) for n in names}
+    unique = sorted(n for n, ps in owners.items() if len(ps) == 1)
+    owner = {n: next(iter(owners[n])) for n in unique}
+    rng = random.Random(seed)
+    name_probe = [(f"What does {n} achieve?", owner[n])
+                  for n in rng.sample(unique, min(120, len(unique)))]
+    titled = sorted((title_name(p.title), paper_id(p.title)) for p in papers
+                    if title_name(p.title))
+    rng = random.Random(seed)
+    title_probe = [(f"What does {n} claim?", pid)
+                   for n, pid in rng.sample(titled, min(80, len(titled)))]
+    return {"name": name_probe, "title": title_probe}
+
+
+def probe_misses(pairs: list[tuple[str, str]], cands: list[Candidates],
+                 rule_list: list[Rule]) -> dict[str, int]:
+    return {r.name: sum(pid not in r.rank(c)[:5] for (_, pid), c in zip(pairs, cands))
+            for r in rule_list}
+
+
+def refusals(pairs: list[tuple[str, str]], settings: Settings) -> int:
+    """Questions the relevance floor refuses before the LLM (no paper selected)."""
+    from rag.answer import select_sources
+
+    return sum(not select_sources(retrieve(q, settings=settings), settings, q) for q, _ in pairs)
+
+
+def latency_ms(questions: list[str], variants: dict[str, Settings], rounds: int = 2
+               ) -> dict[str, dict[str, float]]:
+    """retrieve() p50/p95 per settings variant, interleaved so both see the same machine."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for q in questions:
+            for name, s in variants.items():
+                t0 = time.perf_counter()
+                retrieve(q, settings=s)
+                times[name].append((time.perf_counter() - t0) * 1000)
+    return {name: {"p50": round(statistics.median(t), 2),
+                   "p95": round(sorted(t)[int(0.95 * (len(t) - 1))], 2)}
+            for name, t in times.items()}
+
+
+def run(settings: Settings, out: Path | None = None) -> dict:
+    items = load_items()
+    cands = [candidates(q["question"], settings) for q in items]
+    rule_list = rules()
+    tab = table(items, cands, rule_list)
+    chosen = choose(tab, rule_list)
+    pr = probes(settings)
+    probe_cands = {kind: [candidates(q, settings) for q, _ in pairs] for kind, pairs in pr.items()}
+    old = Rule("rrf60 (old)", "rrf")
+    result = {
+        "items": {s: sum(q.get("split") == s for q in items) for s in ("dev", "test")},
+        "chosen_on_dev": chosen.name,
+        "current_default": _default_name(settings, rule_list),
+        "table": tab,
+        "probes": {kind: {"n": len(pairs),
+                          "misses@5": probe_misses(pairs, probe_cands[kind], rule_list)}
+                   for kind, pairs in pr.items()},
+    }
+    result["probes"]["title"]["refused_before_llm"] = {
+        name: refusals(pr["title"], r.settings(settings))
+        for name, r in {old.name: old, chosen.name: chosen}.items()}
+    dev_qs = [q["question"] for q in items if q.get("split") == "dev"][:60]
+    result["latency_ms"] = latency_ms(dev_qs, {old.name: old.settings(settings),
+                                               chosen.name: chosen.settings(settings)})
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _default_name(settings: Settings, rule_list: list[Rule]) -> str:
+    for r in rule_list:
+        if (r.method, r.rrf_k if r.method == "rrf" else None,
+                r.dense_weight if r.method == "convex" else None, r.name_first) == (
+                settings.fusion, settings.rrf_k if settings.fusion == "rrf" else None,
+                settings.dense_weight if settings.fusion == "convex" else None,
+                settings.name_first):
+            return r.name
+    return "custom"
+
+
+def to_markdown(result: dict, show: list[str] | None = None) -> str:
+    tab = result["table"]
+    show = show or ["dense", "bm25", "rrf60 (old)", result["current_default"],
+                    result["chosen_on_dev"]]
+    show = list(dict.fromkeys(n for n in show if n in tab))
+    lines = [f"Chosen on dev: **{result['chosen_on_dev']}**; current default: "
+             f"**{result['current_default']}**  (items: {result['items']})", ""]
+    for split in ("dev", "test"):
+        kinds = sorted(k for k in tab["dense"].get(split, {}) if k not in {"all", "macro"})
+        lines += [f"### {split}", "", "| rule | " + " | ".join(
+            f"{k} r@5/r@10/mrr (n={tab['dense'][split][k]['n']})" for k in kinds) + " | macro r@5 |",
+            "|---" * (len(kinds) + 2) + "|"]
+        for name in show:
+            c = tab[name][split]
+            lines.append(f"| {name} | " + " | ".join(
+                f"{c[k]['r@5']:.3f}/{c[k]['r@10']:.3f}/{c[k]['mrr']:.3f}" for k in kinds)
+                + f" | {c['macro']['r@5']:.3f} |")
+        lines.append("")
+    lines.append("### every rule, dev macro r@5 / test macro r@5")
+    lines += [f"- {n}: {t['dev']['macro']['r@5']:.3f} / {t['test']['macro']['r@5']:.3f}"
+              for n, t in tab.items() if "dev" in t and "test" in t]
+    for kind, p in result["probes"].items():
+        lines.append(f"\n{kind} probe (n={p['n']}) misses@5: " + ", ".join(
+            f"{n} {p['misses@5'][n]}" for n in show))
+        if "refused_before_llm" in p:
+            lines.append(f"{kind} probe refused before the LLM: {p['refused_before_llm']}")
+    lines.append(f"\nretrieve() latency ms: {result['latency_ms']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = ap.parse_args(argv)
+    result = run(get_settings(), args.out)
+    print(to_markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
