@@ -134,6 +134,16 @@ def false_refusal(answerable: bool, refused: bool) -> bool | None:
     return bool(refused)
 
 
+def listing_precision(cited: Iterable[str], gold: Iterable[str]) -> float | None:
+    """listing precision = |gold papers cited| / |papers cited|; None when nothing is cited.
+    (The gold lists are exhaustive — checked against the corpus — so a cited paper outside
+    them is a wrong entry: without this, listing every retrieved paper would score best.)"""
+    cited = set(cited)
+    if not cited:
+        return None
+    return len(set(gold) & cited) / len(cited)
+
+
 def listing_recall(cited: Iterable[str], gold: Iterable[str]) -> float | None:
     """listing recall = |gold papers cited| / |gold papers|; None when there is no gold paper.
     (Computed for every answerable item as "gold cited"; reported as listing recall on listing

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 _ANSWER_COLS = [("key_fact_coverage", "key facts"), ("gold_cited", "gold cited"),
                 ("refusal_accuracy", "refusal acc."), ("false_refusal_rate", "false refusal"),
-                ("listing_recall", "listing recall"),
+                ("listing_recall", "listing recall"), ("listing_precision", "listing precision"),
                 ("citation_recall", "cit. recall (judge)"),
                 ("citation_precision", "cit. precision (judge)"),
                 ("faithfulness", "faithful (judge)"),

@@ -44,7 +44,8 @@ HEADLINE = [
     ("hybrid_recall@k", True), ("hybrid_mrr", True), ("key_fact_coverage", True),
     ("gold_cited", True), ("citation_recall", True), ("citation_precision", True),
     ("faithfulness", True), ("refusal_accuracy", True), ("false_refusal_rate", False),
-    ("listing_recall", True), ("injection_obeyed", False), ("ttft_p50", False),
+    ("listing_recall", True), ("listing_precision", True), ("injection_obeyed", False),
+    ("ttft_p50", False),
     ("total_p50", False),
 ]
 # Item-level means reported with n and a bootstrap 95% interval: (summary key, item key).
@@ -56,6 +57,7 @@ ITEM_METRICS = [
     ("cheap_faithfulness", "cheap_faithfulness"), ("judge_cheap_agreement", "judge_cheap_agreement"),
     ("refusal_accuracy", "refusal_correct"), ("false_refusal_rate", "false_refusal"),
     ("withheld_rate", "withheld"), ("listing_recall", "listing_recall"),
+    ("listing_precision", "listing_precision"),
     ("injection_obeyed", "injection_obeyed"), ("injection_obeyed_raw", "injection_obeyed_raw"),
 ]
 
@@ -192,6 +194,8 @@ def evaluate_item(item: dict, settings: Settings, judge=None, baseline: bool = F
         "gold_cited": metrics.listing_recall(cited, gold) if answerable else None,
         "listing_recall": (metrics.listing_recall(cited, gold)
                            if row["kind"] == "listing" else None),
+        "listing_precision": (metrics.listing_precision(cited, gold)
+                              if row["kind"] == "listing" else None),
         "injection_obeyed": None, "injection_obeyed_raw": None,
         # Time to first token is only meaningful when the LLM was called; a refusal before the
         # LLM has none (its total is the time to the whole answer).

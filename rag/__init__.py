@@ -10,10 +10,11 @@ from rag.errors import (
     BadInput, CorpusFormatError, IndexBusy, IndexCorrupt, IndexNotFound, IndexUnavailable,
     LLMUnavailable, ModelNotPrepared, RagError, SettingsError,
 )
-from rag.types import Answer, Citation, Paper, Source
+from rag.types import Answer, Citation, Claim, Paper, Quote, Source
 
 __all__ = [
-    "ask", "ask_stream", "retrieve", "ingest", "Answer", "Citation", "Paper", "Source",
+    "ask", "ask_stream", "retrieve", "ingest", "Answer", "Citation", "Claim", "Paper", "Quote",
+    "Source",
     "RagError", "BadInput", "CorpusFormatError", "IndexBusy", "IndexCorrupt", "IndexNotFound",
     "IndexUnavailable", "LLMUnavailable", "ModelNotPrepared", "SettingsError",
 ]

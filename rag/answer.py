@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Iterable, Iterator, Union
 
 import prompts
-from rag import citations
+from rag import citations, evidence, listing, quotes
 from rag.errors import BadInput
 from rag.guard import neutralise
 from rag.ingestion import token_len
@@ -27,7 +27,7 @@ from rag.llm import get_model
 from rag.names import mentions
 from rag.retrieval import retrieve, unique_names
 from rag.settings import Settings, get_settings
-from rag.types import Answer, Source, Status
+from rag.types import Answer, Citation, Source, Status
 
 Event = Union[str, Status, Answer]
 History = Iterable[Union[dict, tuple, list]]
@@ -125,7 +125,6 @@ def build_context(selected: list[Source], settings: Settings, question: str = ""
     ``abstracts``: whole abstracts (slowest; kept as the reference the others are measured by)."""
     budget = settings.context_tokens
     if settings.evidence == "sentences" and question:
-        from rag import evidence
 
         chosen = evidence.select(question, selected, settings, budget)
         return "\n\n".join(
@@ -309,6 +308,10 @@ def ask_stream(
         turns = []
 
     yield Status("retrieving", "Searching the papers…")
+    if not turns and settings.listing_answers and listing.is_listing(standalone):
+        yield from _listing_answer(q, standalone, max(k, settings.listing_k), mode, settings,
+                                   timings, t_start)
+        return
     if turns and settings.condense_history:
         plan = plan_turn(q, turns, k, mode, settings, timings)
         standalone = plan.query
@@ -373,6 +376,34 @@ def ask_stream(
         v = verify_answer(answer, Judge(settings), claims=False)
         answer.unsupported = list(dict.fromkeys(answer.unsupported + v.unsupported))
         timings["verify"] = time.perf_counter() - t
+    answer.claims = quotes.claims(answer)
+    timings["total"] = time.perf_counter() - t_start
+    yield answer
+
+
+def _listing_answer(q: str, question: str, k: int, mode: str | None, settings: Settings,
+                    timings: dict[str, float], t_start: float) -> Iterator[Event]:
+    """A "which papers …" question: the list is built from retrieval (rag/listing.py)."""
+    query = listing.search_query(question)
+    sources = retrieve(query, k, mode=mode, settings=settings, timings=timings)
+    passed = bool(select_sources(sources, settings, query))
+    matches, possible = listing.choose(question, sources) if passed else ([], [])
+    used = matches + possible if matches else []
+    for i, s in enumerate(used + [s for s in sources if s not in used], start=1):
+        s.number, s.shown_to_llm = i, s in used
+    answer = Answer(question=q, text=NOTHING_RELEVANT, refused=True,
+                    sources=sorted(sources, key=lambda s: s.number), timings=timings,
+                    standalone_question=query if query != q else None, model="retrieval only")
+    if used:
+        answer.text, answer.refused = listing.render(question, matches, possible, settings), False
+        snippets = evidence.select(question, used, settings, budget=0)
+        answer.citations = [Citation(s.number, s.paper_id, s.title, snippets.get(s.number, ""),
+                                     s.number) for s in used]
+        answer.claims = quotes.claims(answer)
+    elif possible:  # nothing matches the topic: say so, and name the closest papers
+        answer.text = listing.no_match(possible)
+    answer.raw_text = answer.text
+    yield answer.text
     timings["total"] = time.perf_counter() - t_start
     yield answer
 

@@ -227,11 +227,28 @@ def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
     return "".join(out)
 
 
+def tidy(sentence: str, titles: list[str] = ()) -> str:
+    """Repair what removing markers or naming a marker's paper leaves behind: doubled
+    punctuation ("The first paper,, focuses"), a space before it, and a title written twice in
+    a row ("diffGrad: An … diffGrad: An …", when the model wrote the title and then [n] as
+    its name)."""
+    out = re.sub(r"([,;:])(\s*[,;:])+", r"\1", sentence)
+    out = re.sub(r"[,;:]\s*([.!?])", r"\1", out)
+    out = re.sub(r"\s+([,;:.!?])", r"\1", out)
+    for title in titles:
+        if len(title) < 12:  # a short name may rightly repeat ("GAN vs. GAN")
+            continue
+        t = re.escape(title.strip().rstrip("."))
+        out = re.sub(rf"({t})[\s,:;-]*\1", r"\1", out)
+    return re.sub(r"\s{2,}", " ", out).strip()
+
+
 def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
           min_coverage: float = 0.5, question: str = "") -> CheckedAnswer:
     """Turn the model's raw text into a checked answer (see module docstring). ``question``:
     its words do not count as the sentence's claims (`word_coverage`)."""
     by_num = {s.number: s for s in sources}
+    titles = [s.title for s in sources]
     raw = text.strip()
     if not raw:
         return CheckedAnswer(text=REFUSAL, refused=True)
@@ -252,7 +269,7 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
             cited += [int(x) for x in re.findall(r"\d+", m.group(1))]
         for m in _SOURCE_WORD.finditer(sent):
             cited.append(int(m.group(1)))
-        body = strip_markers(_SOURCE_WORD.sub("", sent))
+        body = tidy(strip_markers(_SOURCE_WORD.sub("", sent)), titles)
         if not body or not re.search(r"\w", body):
             # A line holding only markers ("[1][2]") cites for the sentence before it.
             if rows and cited and rows[-1][3]:

@@ -52,6 +52,21 @@ def cmd_ingest(args) -> int:
     return 0
 
 
+def _print_quotes(answer, console) -> None:
+    """`rag ask --quotes`: each sentence, then the paper sentences that support it."""
+    from rich.text import Text
+
+    console.print("\nEvidence per sentence:", style="bold")
+    for claim in answer.claims:
+        line = Text(claim.sentence, style=None if claim.supported else "yellow")
+        console.print(line)
+        for q in claim.quotes:
+            console.print(Text(f"    [{q.citation}] “{q.text}”", style="dim"))
+        if not claim.quotes:
+            console.print(Text("    (no supporting sentence found in the cited papers)",
+                               style="yellow"))
+
+
 def _print_answer(answer, console) -> None:
     from rich.text import Text
 
@@ -113,6 +128,8 @@ def cmd_ask(args) -> int:
     else:
         answer = rag.ask(args.question, settings=settings)
     _print_answer(answer, console)
+    if args.quotes and answer.claims:
+        _print_quotes(answer, console)
     if args.timings:
         console.print({k: round(v, 2) for k, v in answer.timings.items()}, style="dim")
     return 0
@@ -210,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mode", dest="retrieval_mode", choices=["hybrid", "dense", "bm25"])
     s.add_argument("--json", action="store_true", help="print the Answer as JSON")
     s.add_argument("--timings", action="store_true", help="print per-stage timings")
+    s.add_argument("--quotes", action="store_true",
+                   help="after the answer, the sentences of the cited papers behind each claim")
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("retrieve", help="show the papers retrieved for a question")

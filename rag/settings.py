@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # convex fusion's dense share
     name_first: bool = True  # papers a name in the question singles out rank first
+    # "which papers …" questions listed from retrieval, each with its own sentence
+    # (rag/listing.py), instead of by the LLM
+    listing_answers: bool = True
+    listing_k: int = Field(default=10, ge=1, le=50)  # papers retrieved for a listing question
     min_similarity: float = Field(default=0.30, ge=-1.0, le=1.0)  # relevance floor (cosine)
     relative_floor: float = Field(default=0.75, ge=0.0, le=1.0)  # keep papers >= best * this
     passages_per_source: int = Field(default=2, ge=1, le=10)

@@ -47,6 +47,24 @@ class Citation:
 
 
 @dataclass
+class Quote:
+    """A sentence of a cited paper, verbatim, that supports an answer sentence."""
+
+    citation: int  # the [n] of the answer (display number)
+    paper_id: str
+    text: str
+
+
+@dataclass
+class Claim:
+    """One sentence of the answer with its evidence (rag/quotes.py)."""
+
+    sentence: str  # without citation markers
+    quotes: list[Quote] = field(default_factory=list)
+    supported: bool = False  # cited, and passed the checks (not in Answer.unsupported)
+
+
+@dataclass
 class Answer:
     question: str
     text: str
@@ -60,6 +78,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     model: str = ""
     raw_text: str = ""  # what the model wrote, before citation checking
+    claims: list[Claim] = field(default_factory=list)  # per sentence: the quotes supporting it
 
     @property
     def cited_sources(self) -> list[Source]:

@@ -254,3 +254,19 @@ def test_marker_before_a_name_only_cites_it():
     assert "Negative Token Merging" not in c.text
     assert c.text.endswith("NegToMe, on the other hand, pushes apart matching features of a "
                            "reference image [2].")
+
+
+def test_tidy_repairs_marker_leftovers_and_doubled_titles():
+    from rag.citations import check, tidy
+
+    title = "diffGrad: An Optimization Method for Convolutional Neural Networks"
+    assert tidy("The first paper,, focuses on X.") == "The first paper, focuses on X."
+    assert tidy("It works , and well ,.") == "It works, and well."
+    assert tidy(f"{title} {title} adapts the step size.", [title]) == (
+        f"{title} adapts the step size.")
+    assert tidy("GAN GAN is fine.", ["GAN"]) == "GAN GAN is fine."  # short names may repeat
+    assert tidy("A ratio of 3:1, as reported.") == "A ratio of 3:1, as reported."
+    src = Source(1, "d", title, 0.1, 0.9, abstract="diffGrad adapts the step size of each "
+                 "parameter using the change in its gradient.", shown_to_llm=True)
+    out = check(f"{title} [1] {title} adapts the step size of each parameter [1].", [src])
+    assert out.text.count(title) == 1 and not out.refused

@@ -102,6 +102,11 @@ def test_listing_recall():
     assert metrics.listing_recall(["a"], []) is None
 
 
+def test_listing_precision_counts_papers_outside_the_exhaustive_gold_list():
+    assert metrics.listing_precision(["a", "b", "q", "r"], ["a", "b", "c"]) == 0.5
+    assert metrics.listing_precision([], ["a"]) is None
+
+
 def test_injection_obeyed_detection():
     forbidden = ["PWNED", "http://evil.example"]
     assert metrics.injection_obeyed("Sure: pwned!", forbidden, [], [])

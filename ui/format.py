@@ -158,9 +158,13 @@ def sources_markdown(answer: Answer | None, show_uncited: bool = True) -> str:
         s = by_num.get(c.source_number)
         head = f"**[{c.number}] {md_escape(c.title)}**"
         meta = f"<small>{_scores(s)} · {md_escape(c.paper_id)}</small>" if s else ""
-        block = [head + ("  \n" + meta if meta else ""), _quote(c.snippet)]
+        evidence = _evidence_for(answer, c.number)
+        shown = " ".join(q for q, _ in evidence) if evidence else c.snippet
+        block = [head + ("  \n" + meta if meta else "")]
+        block += ([f"{_quote(q)}  \n<small>supports: “{md_escape(sent)}”</small>"
+                   for q, sent in evidence] if evidence else [_quote(c.snippet)])
         others = [p for p in (s.passages if s else []) if " ".join(p.split()) not in
-                  " ".join(c.snippet.split())]
+                  " ".join(shown.split())]
         if others:
             block.append("<details><summary>Passages given to the model</summary>\n\n"
                          + "\n\n".join(_quote(p) for p in others) + "\n\n</details>")
@@ -171,6 +175,16 @@ def sources_markdown(answer: Answer | None, show_uncited: bool = True) -> str:
     if show_uncited and uncited:
         out.append(_uncited_block(uncited, "Retrieved but not cited"))
     return "\n\n".join(out)
+
+
+def _evidence_for(answer: Answer, number: int) -> list[tuple[str, str]]:
+    """(quote, the answer sentence it supports) for citation [number], each quote once."""
+    out: dict[str, str] = {}
+    for claim in answer.claims:
+        for q in claim.quotes:
+            if q.citation == number and q.text not in out:
+                out[q.text] = claim.sentence
+    return list(out.items())
 
 
 def progress_panel(message: str) -> str:
@@ -197,6 +211,7 @@ def sources_json(answer: Answer) -> list[dict]:
         s = by_num.get(c.source_number)
         rows.append({
             "number": c.number, "title": c.title, "paper_id": c.paper_id, "snippet": c.snippet,
+            "quotes": [{"text": q, "supports": sent} for q, sent in _evidence_for(answer, c.number)],
             "score": round(s.score, 6) if s else None,
             "similarity": round(s.similarity, 4) if s else None,
         })
@@ -212,6 +227,9 @@ def answer_json(answer: Answer) -> dict:
         "refused": answer.refused,
         "unsupported": list(answer.unsupported),
         "flagged_numbers": list(answer.flagged_numbers),
+        "claims": [{"sentence": c.sentence, "supported": c.supported,
+                    "quotes": [{"citation": q.citation, "text": q.text} for q in c.quotes]}
+                   for c in answer.claims],
         "standalone_question": answer.standalone_question,
         "searched": [{"title": s.title, "paper_id": s.paper_id, "score": round(s.score, 6)}
                      for s in answer.sources if s.number not in cited],

@@ -1,0 +1,79 @@
+"""Per-claim evidence: for every answer sentence, the exact sentences of each cited paper that
+support it (`Answer.claims`), so a reader checks a claim against its source in one glance.
+
+Why by word overlap and not by embedding or the LLM: the quote has to be where the sentence's
+*words* came from — the small model copies phrases from its evidence — and content-word
+overlap (numbers and names counted twice, because they are what a reader checks) finds that
+sentence in microseconds, deterministically, with no second model call. A sentence whose cited
+papers hold no overlapping sentence gets no quote; the checker's verdict travels beside it
+(`Claim.supported`), so a quote never makes an unsupported sentence look checked.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.citations import (MARKER, content_words, is_non_answer, numbers_in, sentence_lines,
+                           split_sentences, strip_markers, terms_in)
+from rag.types import Answer, Claim, Quote, Source
+
+MAX_QUOTES = 2  # per citation: the best sentence, and a second only if it adds to it
+MIN_NEW_WORDS = 2  # what the second sentence must add: a single shared word is chance
+
+
+def _keys(text: str) -> set[str]:
+    """What a quote should share with a claim: content words, plus numbers and names."""
+    return (content_words(text) | {f"#{n}" for n in numbers_in(text)}
+            | {f"@{t.lower()}" for t in terms_in(text)})
+
+
+def _weight(keys: set[str]) -> int:
+    return sum(2 if k[0] in "#@" else 1 for k in keys)
+
+
+def quotes_for(sentence: str, source: Source) -> list[str]:
+    """The sentences of ``source``'s abstract that best cover ``sentence``, in paper order."""
+    want = _keys(sentence)
+    cands = split_sentences(source.abstract or source.text)
+    if not want or not cands:
+        return []
+    keyed = [(i, s, _keys(s)) for i, s in enumerate(cands)]
+    picked: list[tuple[int, str]] = []
+    covered: set[str] = set()
+    for _ in range(MAX_QUOTES):
+        best = max(keyed, key=lambda c: (_weight((c[2] & want) - covered), -c[0]))
+        gain = _weight((best[2] & want) - covered)
+        if gain == 0 or picked and gain < MIN_NEW_WORDS:
+            break
+        picked.append((best[0], best[1]))
+        covered |= best[2] & want
+        keyed = [c for c in keyed if c[0] != best[0]]
+        if not keyed:
+            break
+    return [s for _, s in sorted(picked)]
+
+
+def claims(answer: Answer) -> list[Claim]:
+    """Every sentence of the answer's final text with the quotes of the papers it cites."""
+    if answer.refused or not answer.text.strip():
+        return []
+    by_source = {s.number: s for s in answer.sources}
+    by_display = {c.number: c for c in answer.citations}
+    unsupported = {" ".join(u.split()) for u in answer.unsupported}
+    out = []
+    for sent in (x for line in sentence_lines(answer.text) for x in line):
+        body = strip_markers(sent)
+        if not re.search(r"\w", body) or is_non_answer(body) or body.endswith(":"):
+            continue  # a line ending in a colon introduces a list; it claims nothing
+        nums: list[int] = []
+        for m in MARKER.finditer(sent):
+            nums += [int(x) for x in re.findall(r"\d+", m.group(1))]
+        quotes = []
+        for n in dict.fromkeys(nums):
+            c = by_display.get(n)
+            src = by_source.get(c.source_number) if c else None
+            if c and src:
+                quotes += [Quote(n, c.paper_id, q) for q in quotes_for(body, src)]
+        out.append(Claim(body, quotes, supported=" ".join(body.split()) not in unsupported
+                         and bool(nums)))
+    return out

@@ -1,0 +1,83 @@
+"""Listing questions answered from retrieval (rag/listing.py), not by the model."""
+
+from __future__ import annotations
+
+import pytest
+
+import rag
+from rag import listing
+from rag.types import Source
+
+
+@pytest.mark.parametrize("q", [
+    "Which papers study federated learning?",
+    "What work here generates or stylizes 3D avatars?",
+    "Find all the papers that deal with quantizing neural networks to low-bit precision.",
+    "List the papers on gradient-based saliency methods.",
+    "Is there work in the collection on contrastive learning for graph data? List it.",
+])
+def test_listing_questions_are_recognised(q):
+    assert listing.is_listing(q)
+
+
+@pytest.mark.parametrize("q", [
+    "Which paper proposes MLTI?",  # one paper, not a list
+    "Which work shows that joint-embedding models learn one direction after another?",
+    "What does STEP achieve?",
+    "How do Barlow Twins and SimCLR differ?",
+    "Does every paper on federated learning use FedAvg?",
+])
+def test_questions_about_one_paper_are_not_listings(q):
+    assert not listing.is_listing(q)
+
+
+def test_search_query_drops_the_scaffolding():
+    assert listing.search_query("Which papers propose learned optimizers, and what does each "
+                                "claim?") == "learned optimizers"
+    assert listing.search_query("Which papers?") == "Which papers?"
+
+
+def _src(n, title, abstract, sim):
+    return Source(n, f"p{n}", title, 0.1, sim, abstract=abstract)
+
+
+def test_choose_needs_the_topic_not_just_a_close_score():
+    q = "Which papers study federated learning?"
+    srcs = [_src(1, "FedX", "We study federated learning with clients.", 0.60),
+            _src(2, "Close but off-topic", "We study step sizes.", 0.58),
+            _src(3, "Far but on topic", "A federated learning benchmark.", 0.30),
+            _src(4, "Near", "Distributed optimisation of clients.", 0.50)]
+    matches, possible = listing.choose(q, srcs)
+    assert [s.title for s in matches] == ["FedX", "Far but on topic"]  # all topic words
+    assert [s.title for s in possible] == ["Close but off-topic", "Near"]
+
+
+def test_a_listing_is_built_from_retrieval_with_one_sentence_per_paper(fake_settings, llm):
+    a = rag.ask("Which papers study meta-learning with task interpolation?")
+    assert llm.history == []  # the model was not called
+    assert not a.refused and a.model == "retrieval only"
+    lines = a.text.splitlines()
+    assert lines[0].endswith("match:") or lines[0].endswith("matches:")
+    by_number = {s.number: s for s in a.sources}
+    entries = [ln for ln in lines if ln.startswith("- ")]
+    assert entries and len(entries) == len(a.citations)
+    for c, line in zip(a.citations, entries):
+        src = by_number[c.source_number]
+        assert line.startswith(f"- {src.title}: ") and line.endswith(f" [{c.number}].")
+        sentence = line[len(src.title) + 4:-len(f" [{c.number}].")]
+        assert sentence in src.abstract  # verbatim, from the paper's own abstract
+    assert all(cl.quotes for cl in a.claims)
+
+
+def test_a_listing_about_a_topic_no_paper_covers_is_refused_with_the_closest(fake_settings,
+                                                                            llm):
+    a = rag.ask("Which papers use quantum annealing for protein folding in zebrafish?")
+    assert a.refused and not a.citations and llm.history == []
+
+
+def test_listing_answers_can_be_turned_off(fake_settings, llm):
+    llm.enqueue("MLTI interpolates tasks [1].")
+    s = fake_settings.with_overrides(listing_answers=False)
+    a = rag.ask("Which papers study meta-learning with task interpolation?", settings=s)
+    assert llm.history and a.model != "retrieval only"
+
