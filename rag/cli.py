@@ -168,7 +168,7 @@ def cmd_stats(args) -> int:
 def cmd_bench(args) -> int:
     from pathlib import Path
 
-    from rag.bench import DEFAULT_QUESTIONS, run, to_markdown
+    from bench.perf import DEFAULT_QUESTIONS, run, to_markdown
 
     results = run(args.sections, Path(args.out), Path(args.questions or DEFAULT_QUESTIONS),
                   args.answers, settings=_settings(args), copies=args.copies,

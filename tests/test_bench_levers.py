@@ -1,9 +1,9 @@
 """The speed-lever benchmark: every lever answers the same questions and reports latency with
 quality, the prompt sizes reflect the lever, and follow-ups go through condensing."""
 
-from eval.levers import LEVERS, bench_levers, pick_questions, to_markdown
+from bench.levers import LEVERS, bench_levers, pick_questions, to_markdown
+from bench.perf import load_questions
 from rag.answer import build_context
-from rag.bench import load_questions
 from rag.retrieval import retrieve
 from tests.conftest import ROOT
 
@@ -67,7 +67,8 @@ def test_server_keeps_logits_only_when_logprobs_are_wanted(fake_settings):
 
 
 def test_evidence_bench_counts_key_facts_reaching_the_prompt(fake_settings):
-    from eval.evidence_bench import bench_evidence, to_markdown as evidence_md
+    from bench.evidence import bench_evidence
+    from bench.evidence import to_markdown as evidence_md
 
     sample = [q for q in QUESTIONS if q["kind"] in ("fact", "comparison")][:12]
     sample += [q for q in QUESTIONS if not q.get("answerable", True)][:2]  # skipped: no facts

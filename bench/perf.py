@@ -24,6 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.timing import server_start_s, timed_answer
+from eval.metrics import percentile
+from eval.runner import load_questions as eval_questions
 from rag.corpus import paper_id
 from rag.settings import Settings, get_settings
 
@@ -31,21 +34,16 @@ DEFAULT_QUESTIONS = Path(__file__).resolve().parent.parent / "eval" / "data" / "
 
 
 def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    idx = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
-    return values[idx]
+    """`eval.metrics.percentile` (nearest rank), NaN rather than None for no values."""
+    p = percentile(values, q)
+    return float("nan") if p is None else p
 
 
 def load_questions(path: Path) -> list[dict]:
     """The questions benches run on: the eval set's dev split. Benchmarks are for choosing
     levers and defaults, i.e. tuning, so they never read the frozen test split (a set without
     split fields is used whole)."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    if any("split" in r for r in rows):
-        rows = [r for r in rows if r.get("split") == "dev"]
-    return rows
+    return eval_questions(path, split="dev")
 
 
 def bench_ingest(settings: Settings) -> dict:
@@ -92,22 +90,7 @@ def bench_retrieval(settings: Settings, questions: list[dict], k: int = 5) -> di
     return out
 
 
-def server_start_s(settings: Settings) -> float | None:
-    """Make sure the embedded model server is up; seconds it took to start, None if it was
-    already running or the endpoint is not ours (cold start is reported apart from latency)."""
-    from rag.llm import local_server
-
-    if not settings.uses_local_llm:
-        return None
-    srv = local_server(settings)
-    t0 = time.perf_counter()
-    was_up = srv.healthy()
-    srv.ensure()
-    return None if was_up else round(time.perf_counter() - t0, 2)
-
-
 def bench_answer(settings: Settings, questions: list[dict], n: int) -> dict:
-    from eval.levers import timed_answer
     from rag.answer import ask_stream
 
     out: dict = {"model": settings.model}
@@ -307,11 +290,11 @@ def to_markdown(results: dict) -> str:
                   f"| {y['chunks']} | {y['hnsw_p50_ms']} | {y['hnsw_p95_ms']} | "
                   f"{y['exact_numpy_p50_ms']} | {y['speedup_p50']} | {y['hnsw_recall@10_vs_exact']} |", ""]
     if "evidence" in results:
-        from eval.evidence_bench import to_markdown as evidence_markdown
+        from bench.evidence import to_markdown as evidence_markdown
 
         lines += evidence_markdown(results["evidence"])
     if "levers" in results:
-        from eval.levers import to_markdown as levers_markdown
+        from bench.levers import to_markdown as levers_markdown
 
         lines += levers_markdown(results["levers"])
     if "memory" in results:
@@ -343,11 +326,11 @@ def run(sections: list[str], out_dir: Path, questions_path: Path, n_answers: int
     if "scale" in sections:
         results["scale"] = bench_scale(settings, copies)
     if "evidence" in sections:
-        from eval.evidence_bench import bench_evidence
+        from bench.evidence import bench_evidence
 
         results["evidence"] = bench_evidence(settings, questions)
     if "levers" in sections:
-        from eval.levers import bench_levers
+        from bench.levers import bench_levers
 
         results["levers"] = bench_levers(settings, questions, per_kind=per_kind,
                                          unanswerable_per_kind=max(1, per_kind // 2),
