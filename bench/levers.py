@@ -12,7 +12,6 @@ without the table showing it.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
 

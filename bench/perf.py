@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import resource
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -108,8 +107,9 @@ def bench_answer(settings: Settings, questions: list[dict], n: int) -> dict:
         refused += answer.refused
         gold = {paper_id(t) for t in q.get("gold_titles", [])}
         cited_gold += bool(gold & {c.paper_id for c in answer.citations})
-        rows.append({"question": q["question"], "ttft_s": round(ttft[-1], 2), "total_s": round(dt, 2),
-                     "refused": answer.refused, "cited_gold": bool(gold & {c.paper_id for c in answer.citations})})
+        rows.append({"question": q["question"], "ttft_s": round(ttft[-1], 2),
+                     "total_s": round(dt, 2), "refused": answer.refused,
+                     "cited_gold": bool(gold & {c.paper_id for c in answer.citations})})
     out.update({
         "questions": len(picked),
         "ttft_p50_s": round(_pct(ttft, 0.5), 2), "ttft_p95_s": round(_pct(ttft, 0.95), 2),
@@ -233,7 +233,7 @@ def peak_rss_mb() -> dict:
         for srv in _servers.values():
             if srv.proc and srv.proc.poll() is None:
                 status = Path(f"/proc/{srv.proc.pid}/status").read_text()
-                hwm = next(l for l in status.splitlines() if l.startswith("VmHWM"))
+                hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
                 out["llm_server_peak_rss_mb"] = round(int(hwm.split()[1]) / 1024, 1)
     except Exception:
         pass
@@ -246,7 +246,8 @@ def to_markdown(results: dict) -> str:
         i = results["ingest"]
         lines += ["## Ingest", "", "| papers | chunks | cold ingest (s) | re-ingest (s) |",
                   "|---|---|---|---|",
-                  f"| {i['papers']} | {i['chunks']} | {i['cold_ingest_s']} | {i['reingest_s']} |", ""]
+                  f"| {i['papers']} | {i['chunks']} | {i['cold_ingest_s']} | "
+                  f"{i['reingest_s']} |", ""]
     if "retrieval" in results:
         r = results["retrieval"]
         k = r["k"]
@@ -262,7 +263,8 @@ def to_markdown(results: dict) -> str:
     if "answer" in results:
         a = results["answer"]
         lines += ["## Answers (local model)", "",
-                  "| questions | server start (s) | TTFT p50 | TTFT p95 | total p50 | total p95 | refused | cited gold |",
+                  "| questions | server start (s) | TTFT p50 | TTFT p95 | total p50 | total p95 "
+                  "| refused | cited gold |",
                   "|---|---|---|---|---|---|---|---|",
                   f"| {a['questions']} | {a.get('server_start_s')} | {a['ttft_p50_s']} | "
                   f"{a['ttft_p95_s']} | {a['total_p50_s']} | {a['total_p95_s']} | {a['refused']} | "
@@ -282,13 +284,16 @@ def to_markdown(results: dict) -> str:
             x = sc["ingest_xN"]
             lines += [f"## Ingest of the corpus ×{x['copies']}", "",
                       "| papers | chunks | seconds | chunks/s |", "|---|---|---|---|",
-                      f"| {x['papers']} | {x['chunks']} | {x['seconds']} | {x['chunks_per_s']} |", ""]
+                      f"| {x['papers']} | {x['chunks']} | {x['seconds']} | "
+                      f"{x['chunks_per_s']} |", ""]
         y = sc["synthetic_100k"]
         lines += ["## HNSW vs exact search, synthetic collection", "",
-                  "| chunks | HNSW p50 ms | HNSW p95 ms | numpy exact p50 ms | speed-up | recall@10 |",
+                  "| chunks | HNSW p50 ms | HNSW p95 ms | numpy exact p50 ms | speed-up "
+                  "| recall@10 |",
                   "|---|---|---|---|---|---|",
                   f"| {y['chunks']} | {y['hnsw_p50_ms']} | {y['hnsw_p95_ms']} | "
-                  f"{y['exact_numpy_p50_ms']} | {y['speedup_p50']} | {y['hnsw_recall@10_vs_exact']} |", ""]
+                  f"{y['exact_numpy_p50_ms']} | {y['speedup_p50']} | "
+                  f"{y['hnsw_recall@10_vs_exact']} |", ""]
     if "evidence" in results:
         from bench.evidence import to_markdown as evidence_markdown
 

@@ -34,7 +34,8 @@ def cmd_ingest(args) -> int:
     settings = _settings(args)
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty() and not args.progress,
+        TimeRemainingColumn(), transient=True,
+        disable=not sys.stderr.isatty() and not args.progress,
     ) as bar:
         task = bar.add_task("Embedding chunks", total=None)
 
@@ -112,6 +113,7 @@ def cmd_ask(args) -> int:
                     answer = ev
     else:
         answer = rag.ask(args.question, settings=settings)
+    assert answer is not None  # ask_stream always ends with the Answer
     _print_answer(answer, console)
     if args.timings:
         console.print({k: round(v, 2) for k, v in answer.timings.items()}, style="dim")

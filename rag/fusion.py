@@ -1,4 +1,5 @@
-"""How the dense and BM25 paper rankings become one: the fusion rules `rag bench retrieval` compares.
+"""How the dense and BM25 paper rankings become one: the fusion rules `rag bench retrieval`
+compares.
 
 Why not plain reciprocal rank fusion with k=60 (the RRF paper's value, our old default): with a
 60-rank cushion, first place in one list is worth 1/61 and nothing in the other, which loses to

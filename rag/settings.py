@@ -162,7 +162,7 @@ class Settings(BaseSettings):
         return v or None
 
     @model_validator(mode="after")
-    def _overlap(self) -> "Settings":
+    def _overlap(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_SIZE")
         return self
@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     def uses_local_llm(self) -> bool:
         return self.provider == "openai" and not self.openai_base_url
 
-    def with_overrides(self, **kw) -> "Settings":
+    def with_overrides(self, **kw) -> Settings:
         data = self.model_dump()
         data.update({k: v for k, v in kw.items() if v is not None})
         try:

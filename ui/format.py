@@ -11,11 +11,11 @@ wrong paper.
 
 from __future__ import annotations
 
-import html
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rag.citations import sentence_lines, strip_markers
 from rag.types import Answer, Paper, Source
