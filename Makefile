@@ -39,12 +39,17 @@ index: install
 ui: install
 	$(BIN)/rag ui
 
-# Fast offline tests (fake LLM and embedder), then the ones with the real models and a browser.
+# Lint (ruff: errors, import order, bugbear, pyupgrade) and types (mypy on rag/), then the fast
+# offline tests (fake LLM and embedder), then the ones with the real models and a browser.
 test: install model browser-deps
+	$(BIN)/ruff check .
+	$(BIN)/mypy rag
 	$(BIN)/python -m pytest -m "not integration and not browser" -q
 	$(BIN)/python -m pytest -m "integration or browser" -q
 
 test-fast: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy rag
 	$(BIN)/python -m pytest -m "not integration and not browser" -q
 
 test-integration: install model

@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,7 +196,7 @@ def main() -> int:
         ingest_at = len(steps) // 3
         if args.ingest_after is not None:
             asked = 0
-            for ingest_at, step in enumerate(steps):
+            for ingest_at, step in enumerate(steps):  # noqa: B007  (ingest_at is read after the loop)
                 if asked >= args.ingest_after:
                     break
                 asked += len(step["questions"])
@@ -217,14 +218,15 @@ def main() -> int:
                     "after-ingest" if ingest_proc else "before-ingest")
                 qs = step["questions"]
                 if step["kind"] == "burst":
-                    list(pool.map(lambda q: ask(q, phase=phase), qs))
+                    list(pool.map(partial(ask, phase=phase), qs))
                 elif step["kind"] == "follow-up":
                     first = ask(qs[0], phase=phase)
                     ask(qs[1], [{"role": "user", "content": first["question"]},
                                 {"role": "assistant", "content": first["text"]}], phase=phase)
                 else:
                     ask(qs[0], phase=phase)
-                if ingest_proc and "finished_s" not in ingest_row and ingest_proc.poll() is not None:
+                if (ingest_proc and "finished_s" not in ingest_row
+                        and ingest_proc.poll() is not None):
                     ingest_row.update(finished_s=round(time.time() - t_start, 1),
                                       returncode=ingest_proc.returncode,
                                       output=ingest_proc.stdout.read().strip()[-400:])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from rag.citations import (
     content_words,
@@ -248,3 +248,18 @@ def agreement(pairs: Iterable[tuple[bool, bool]]) -> float | None:
     """Share of (a, b) verdict pairs that agree (e.g. the cheap checks vs the judge)."""
     pairs = list(pairs)
     return sum(a == b for a, b in pairs) / len(pairs) if pairs else None
+
+
+# ------------------------------------------------------------------------- headline
+
+# The numbers compared against the previous run, in report order: (key, higher is better).
+# Citation recall/precision and faithfulness are the judge's (eval/judged.py); the cheap
+# checks' versions share code with the live checker and are reported beside them, labelled.
+HEADLINE = [
+    ("hybrid_recall@k", True), ("hybrid_mrr", True), ("key_fact_coverage", True),
+    ("gold_cited", True), ("citation_recall", True), ("citation_precision", True),
+    ("faithfulness", True), ("refusal_accuracy", True), ("false_refusal_rate", False),
+    ("listing_recall", True), ("listing_precision", True), ("injection_obeyed", False),
+    ("ttft_p50", False),
+    ("total_p50", False),
+]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import matplotlib
 
+from eval.metrics import HEADLINE
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -171,8 +173,6 @@ def markdown(summary: dict, rows: list[dict], previous: dict | None = None) -> s
     else:
         lines += ["**Judge:** off — citation and faithfulness scores use the cheap checks only.",
                   ""]
-
-    from eval.runner import HEADLINE
 
     if previous:
         po = previous["overall"]

@@ -217,7 +217,8 @@ def to_markdown(result: dict, show: list[str] | None = None) -> str:
     for split in ("dev", "test"):
         kinds = sorted(k for k in tab["dense"].get(split, {}) if k not in {"all", "macro"})
         lines += [f"### {split}", "", "| rule | " + " | ".join(
-            f"{k} r@5/r@10/mrr (n={tab['dense'][split][k]['n']})" for k in kinds) + " | macro r@5 |",
+            f"{k} r@5/r@10/mrr (n={tab['dense'][split][k]['n']})" for k in kinds)
+            + " | macro r@5 |",
             "|---" * (len(kinds) + 2) + "|"]
         for name in show:
             c = tab[name][split]

@@ -4,11 +4,11 @@
 so a typo in a template fails the prompt tests instead of silently reaching the model.
 """
 
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> str:
     return (files(__name__) / f"{name}.md").read_text(encoding="utf-8").strip()
 

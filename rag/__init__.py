@@ -7,8 +7,16 @@
 
 from rag import offline as _offline  # noqa: F401  (must run before llama-index/tiktoken load)
 from rag.errors import (
-    BadInput, CorpusFormatError, IndexBusy, IndexCorrupt, IndexNotFound, IndexUnavailable,
-    LLMUnavailable, ModelNotPrepared, RagError, SettingsError,
+    BadInput,
+    CorpusFormatError,
+    IndexBusy,
+    IndexCorrupt,
+    IndexNotFound,
+    IndexUnavailable,
+    LLMUnavailable,
+    ModelNotPrepared,
+    RagError,
+    SettingsError,
 )
 from rag.types import Answer, Citation, Claim, Paper, Quote, Source
 

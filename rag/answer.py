@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from typing import Iterable, Iterator, Union
 
 import prompts
 from rag import citations, evidence, listing, quotes
@@ -29,8 +29,8 @@ from rag.retrieval import retrieve, unique_names
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Citation, Source, Status
 
-Event = Union[str, Status, Answer]
-History = Iterable[Union[dict, tuple, list]]
+Event = str | Status | Answer
+History = Iterable[dict | tuple | list]
 
 NOTHING_RELEVANT = (
     "The papers in this collection don't say anything about this: no paper I searched is "
@@ -272,6 +272,7 @@ def plan_turn(question: str, turns: list[tuple[str, str]], k: int, mode: str | N
             plan = _fresh_plan(q, k, mode, settings, t)
         else:
             plan = _follow_plan(q, plan, k, mode, settings, t)
+    assert plan is not None  # the loop runs at least once, for the question itself
     return plan
 
 
@@ -343,7 +344,7 @@ def ask_stream(
     model = get_model(settings)
     yield Status("answering", "Writing the answer…")
     renumber = citations.StreamRenumberer({s.number for s in selected})
-    raw = []
+    raw: list[str] = []
     t_llm = time.perf_counter()
     for delta in model.stream(messages, max_tokens=settings.max_tokens):
         if not raw:

@@ -23,6 +23,7 @@ A small model often drops or invents citation markers, so what it writes is not 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.types import Citation, Source
@@ -49,7 +50,8 @@ _NOT_REPORTED = re.compile(
     re.I,
 )
 # Acronyms (BLEU), CamelCase (ImageNet), letters with digits (WMT14, GPT-4).
-_TERM = re.compile(r"\b(?=[A-Za-z0-9\-]*[A-Z][A-Za-z0-9\-]*[A-Z0-9])[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]\b")
+_TERM = re.compile(r"\b(?=[A-Za-z0-9\-]*[A-Z][A-Za-z0-9\-]*[A-Z0-9])"
+                   r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]\b")
 _REFUSAL_PATTERNS = re.compile(
     r"(don['’]t|do not|does not|doesn['’]t) (say|mention|contain|provide|address|specify|state)"
     r"|no (information|mention)|not (mentioned|specified|stated|provided|addressed)"
@@ -227,7 +229,7 @@ def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
     return "".join(out)
 
 
-def tidy(sentence: str, titles: list[str] = ()) -> str:
+def tidy(sentence: str, titles: Sequence[str] = ()) -> str:
     """Repair what removing markers or naming a marker's paper leaves behind: doubled
     punctuation ("The first paper,, focuses"), a space before it, and a title written twice in
     a row ("diffGrad: An … diffGrad: An …", when the model wrote the title and then [n] as
@@ -284,8 +286,8 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
             continue
         explicit = [n for n in dict.fromkeys(cited) if n in by_num]
         cov = {s.number: _coverage(body, s, question) for s in sources}
-        best = max(cov, key=cov.get) if cov else None
-        if explicit and best not in explicit:
+        best = max(cov, key=lambda n: cov[n]) if cov else None
+        if explicit and best is not None and best not in explicit:
             # A small model often copies a fact from one source and cites its neighbour. When
             # the cited papers share little of the sentence and another paper holds nearly all
             # of it, the citation is re-pointed there (ALCE-style precision repair).
@@ -334,11 +336,12 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
             parts.append("\n")
         for n in valid:
             snippets.setdefault(n, best_snippet(body, by_num[n]))
-        markers = "".join(f"[{order[n]}]" for n in sorted(valid, key=order.get))
+        markers = "".join(f"[{order[n]}]" for n in sorted(valid, key=lambda n: order[n]))
         if markers:
             # Keep the sentence's final punctuation after the markers: "… cost [1]."
-            m = re.match(r"^(.*?)([.!?]*)$", body, re.S)
-            parts.append(f"{m.group(1).rstrip()} {markers}{m.group(2)}")
+            end = re.match(r"^(.*?)([.!?]*)$", body, re.S)
+            assert end is not None  # the pattern matches any string
+            parts.append(f"{end.group(1).rstrip()} {markers}{end.group(2)}")
         else:
             parts.append(body)
 
@@ -348,7 +351,8 @@ def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
         for n, d in sorted(order.items(), key=lambda kv: kv[1])
     ]
     return CheckedAnswer(
-        text=" ".join(parts).replace(" \n ", "\n"), citations=citations, refused=False, unsupported=unsupported,
+        text=" ".join(parts).replace(" \n ", "\n"), citations=citations, refused=False,
+        unsupported=unsupported,
         flagged_numbers=flagged, flagged_terms=flagged_terms,
     )
 

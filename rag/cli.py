@@ -34,7 +34,8 @@ def cmd_ingest(args) -> int:
     settings = _settings(args)
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty() and not args.progress,
+        TimeRemainingColumn(), transient=True,
+        disable=not sys.stderr.isatty() and not args.progress,
     ) as bar:
         task = bar.add_task("Embedding chunks", total=None)
 
@@ -58,7 +59,7 @@ def _print_quotes(answer, console) -> None:
 
     console.print("\nEvidence per sentence:", style="bold")
     for claim in answer.claims:
-        line = Text(claim.sentence, style=None if claim.supported else "yellow")
+        line = Text(claim.sentence, style="" if claim.supported else "yellow")
         console.print(line)
         for q in claim.quotes:
             console.print(Text(f"    [{q.citation}] “{q.text}”", style="dim"))
@@ -127,6 +128,7 @@ def cmd_ask(args) -> int:
                     answer = ev
     else:
         answer = rag.ask(args.question, settings=settings)
+    assert answer is not None  # ask_stream always ends with the Answer
     _print_answer(answer, console)
     if args.quotes and answer.claims:
         _print_quotes(answer, console)
@@ -185,7 +187,7 @@ def cmd_stats(args) -> int:
 def cmd_bench(args) -> int:
     from pathlib import Path
 
-    from rag.bench import DEFAULT_QUESTIONS, run, to_markdown
+    from bench.perf import DEFAULT_QUESTIONS, run, to_markdown
 
     results = run(args.sections, Path(args.out), Path(args.questions or DEFAULT_QUESTIONS),
                   args.answers, settings=_settings(args), copies=args.copies,

@@ -1,11 +1,12 @@
-"""How the dense and BM25 paper rankings become one: the fusion rules `rag bench retrieval` compares.
+"""How the dense and BM25 paper rankings become one: the fusion rules `rag eval --retrieval`
+compares.
 
 Why not plain reciprocal rank fusion with k=60 (the RRF paper's value, our old default): with a
 60-rank cushion, first place in one list is worth 1/61 and nothing in the other, which loses to
 a paper ranked 10th by both (2/70). The two retrievers here are *not* noisy voters on the same
 evidence — BM25 is sure when a rare name matches, dense is sure when a paraphrase lands — so a
 fusion has to keep each one's confident first hits. The candidates, all measured on the eval's
-dev split (`rag bench retrieval`), are:
+dev split (`rag eval --retrieval`), are:
 
 * ``rrf``    — Σ 1/(k + rank) with ``RAG_RRF_K`` (60 reproduces the old ranking);
 * ``convex`` — a weighted sum of per-query normalised scores: dense cosine and BM25 score each

@@ -20,21 +20,22 @@ import fcntl
 import hashlib
 import os
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import cast
 
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
-from llama_index.core.schema import MetadataMode, TextNode
+from llama_index.core.schema import BaseNode, MetadataMode, TextNode
 
+from rag import store
 from rag.corpus import load_corpus
 from rag.embeddings import get_embedder
 from rag.errors import IndexBusy
 from rag.settings import Settings, get_settings
 from rag.types import Paper
-from rag import store
 
 # Metadata the LLM never needs and the embedding must not see: only the title is embedded with
 # the chunk text (it carries much of a paper's topic in few words).
@@ -93,11 +94,11 @@ def chunk_papers(papers: list[Paper], settings: Settings) -> list[TextNode]:
             excluded_embed_metadata_keys=_HIDDEN,
             excluded_llm_metadata_keys=_HIDDEN + ["title"],
         )
-        pieces = splitter.get_nodes_from_documents([doc])
+        pieces = cast(list[TextNode], splitter.get_nodes_from_documents([doc]))
         for i, node in enumerate(pieces):
             node.metadata["chunk_index"] = i
             node.metadata["n_chunks"] = len(pieces)
-            key = f"{p.paper_id}\x1f{i}\x1f{node.text}".encode("utf-8")
+            key = f"{p.paper_id}\x1f{i}\x1f{node.text}".encode()
             node.id_ = f"{p.paper_id}:{i}:{hashlib.sha1(key).hexdigest()[:12]}"
             # Relationships point at llama-index's in-memory ids; they only bloat the store.
             node.relationships = {}
@@ -188,7 +189,7 @@ def ingest(
                 for n, v in zip(part, vectors):
                     n.embedding = v
                 # Committed batch by batch: a crash keeps what was embedded so far.
-                vs.add(part)
+                vs.add(cast(list[BaseNode], part))
                 done += len(part)
                 if progress:
                     progress(done, len(to_add))

@@ -109,8 +109,9 @@ def render(question: str, matches: list[Source], possible: list[Source],
 
     def entry(s: Source) -> str:
         sentence = (clause.get(s.number) or (s.abstract or s.text).split(". ")[0]).strip()
-        body, end = re.match(r"^(.*?)([.!?]*)$", sentence, re.S).groups()
-        return f"- {s.title}: {body.rstrip()} [{s.number}]{end or '.'}"
+        body = sentence.rstrip(".!?")
+        end = sentence[len(body):] or "."
+        return f"- {s.title}: {body.rstrip()} [{s.number}]{end}"
 
     lines = [f"{len(matches)} paper{'s' if len(matches) > 1 else ''} in this collection "
              f"match{'es' if len(matches) == 1 else ''}:"]

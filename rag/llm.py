@@ -21,7 +21,8 @@ import threading
 import time
 import urllib.request
 from collections import deque
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 from rag.errors import LLMUnavailable, ModelNotPrepared
 from rag.settings import Settings, get_settings
@@ -40,7 +41,7 @@ class ChatModel(Protocol):
 
 
 class OpenAIChat:
-    def __init__(self, settings: Settings, base_url: str, api_key: str, restart=None):
+    def __init__(self, settings: Settings, base_url: str | None, api_key: str, restart=None):
         from openai import OpenAI
 
         self.restart = restart  # callable that brings the embedded server back, or None
@@ -93,8 +94,8 @@ class OpenAIChat:
                 )
         except openai.APITimeoutError:
             raise LLMUnavailable(
-                f"The model at {self.base_url} did not answer within {self.settings.llm_timeout:.0f}"
-                " s; try again, or raise RAG_LLM_TIMEOUT."
+                f"The model at {self.base_url} did not answer within "
+                f"{self.settings.llm_timeout:.0f} s; try again, or raise RAG_LLM_TIMEOUT."
             ) from None
         except openai.APIConnectionError:
             raise LLMUnavailable(
@@ -149,7 +150,9 @@ class FakeChat:
             return self.replies.popleft()
         prompt = messages[-1]["content"]
         if "Standalone question:" in prompt:
-            return re.search(r"Follow-up question: (.*)", prompt).group(1).strip()
+            follow_up = re.search(r"Follow-up question: (.*)", prompt)
+            assert follow_up is not None, "the condense prompt names the follow-up question"
+            return follow_up.group(1).strip()
         m = re.search(r"^\[1\] ([^\n]+)\n(.+?)(?:\n\n\[2\]|\n\nQuestion:)", prompt, re.M | re.S)
         if not m:
             return "The papers in this collection don't say."
@@ -159,8 +162,7 @@ class FakeChat:
     def stream(self, messages, *, max_tokens, stop=None):
         self.history.append(messages)
         text = self._reply(messages)
-        for piece in re.findall(r"\S+\s*", text):
-            yield piece
+        yield from re.findall(r"\S+\s*", text)
 
     def complete(self, messages, *, max_tokens, stop=None):
         return "".join(self.stream(messages, max_tokens=max_tokens, stop=stop))
@@ -295,7 +297,7 @@ def get_model(settings: Settings | None = None) -> ChatModel:
     restart = None
     if settings.uses_local_llm:
         server = local_server(settings)
-        base_url = server.ensure()
+        base_url: str | None = server.ensure()
         api_key = "local"
         restart = server.ensure
     else:

@@ -13,8 +13,16 @@ from __future__ import annotations
 
 import re
 
-from rag.citations import (MARKER, content_words, is_non_answer, numbers_in, sentence_lines,
-                           split_sentences, strip_markers, terms_in)
+from rag.citations import (
+    MARKER,
+    content_words,
+    is_non_answer,
+    numbers_in,
+    sentence_lines,
+    split_sentences,
+    strip_markers,
+    terms_in,
+)
 from rag.types import Answer, Claim, Quote, Source
 
 MAX_QUOTES = 2  # per citation: the best sentence, and a second only if it adds to it

@@ -18,9 +18,10 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from llama_index.core.schema import MetadataMode, TextNode
+from llama_index.core.schema import BaseNode, TextNode
 
 from rag import store
 from rag.embeddings import get_embedder
@@ -65,7 +66,7 @@ class _Index:
         self._with: dict[str, frozenset[str]] = {}
         titles = {c.paper_id: c.title for c in self.chunks.values()}
         self.title_names = {n for n in map(title_name, titles.values()) if n}
-        self._bm25 = None
+        self._bm25: Any = None  # BM25Retriever, built on first use
         self._bm25_lock = threading.Lock()
 
     def papers_with(self, name: str) -> frozenset[str]:
@@ -89,7 +90,7 @@ class _Index:
                 import Stemmer
                 from llama_index.retrievers.bm25 import BM25Retriever
 
-                nodes = [
+                nodes: list[BaseNode] = [
                     TextNode(id_=c.id, text=c.text, metadata={"title": c.title})
                     for c in self.chunks.values()
                 ]
@@ -176,7 +177,7 @@ class Candidates:
 
 
 def candidates(question: str, settings: Settings | None = None) -> Candidates:
-    """Both retrievers' paper rankings for ``question``, unfused (for `rag bench retrieval`,
+    """Both retrievers' paper rankings for ``question``, unfused (for `rag eval --retrieval`,
     which scores every fusion rule on the same candidates)."""
     settings = settings or get_settings()
     idx = _index(settings)

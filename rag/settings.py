@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     top_k: int = Field(default=5, ge=1, le=50)  # papers handed to the LLM at most
     retrieval_mode: str = "hybrid"  # hybrid | dense | bm25
     candidates: int = Field(default=40, ge=5, le=500)  # chunks per retriever before fusion
-    # how the dense and BM25 rankings are merged (rag/fusion.py; chosen by `rag bench retrieval`)
+    # how the dense and BM25 rankings are merged (rag/fusion.py; chosen by `rag eval --retrieval`)
     fusion: Literal["rrf", "convex"] = "rrf"
     rrf_k: int = Field(default=60, ge=1)
     dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # convex fusion's dense share
@@ -166,7 +166,7 @@ class Settings(BaseSettings):
         return v or None
 
     @model_validator(mode="after")
-    def _overlap(self) -> "Settings":
+    def _overlap(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_SIZE")
         return self
@@ -190,7 +190,7 @@ class Settings(BaseSettings):
     def uses_local_llm(self) -> bool:
         return self.provider == "openai" and not self.openai_base_url
 
-    def with_overrides(self, **kw) -> "Settings":
+    def with_overrides(self, **kw) -> Settings:
         data = self.model_dump()
         data.update({k: v for k, v in kw.items() if v is not None})
         try:

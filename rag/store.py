@@ -87,6 +87,7 @@ def _chroma_settings() -> ChromaSettings:
 
 
 def _open_http(settings: Settings):
+    assert settings.chroma_host  # only called when a server is configured
     try:
         return chromadb.HttpClient(
             host=settings.chroma_host, port=settings.chroma_port, settings=_chroma_settings()

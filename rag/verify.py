@@ -31,8 +31,9 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import prompts
 from rag import citations
@@ -43,9 +44,6 @@ from rag.types import Answer, Source
 
 THRESHOLD = 0.5  # P(supported) at or above this counts as supported
 MIN_COVERAGE = 0.5  # share of a sentence's content words found in its sources (as in check())
-JUDGE_BASE_URL_ENV = "RAG_JUDGE_BASE_URL"  # names of the Settings fields, for messages
-JUDGE_MODEL_ENV = "RAG_JUDGE_MODEL"
-JUDGE_API_KEY_ENV = "RAG_JUDGE_API_KEY"
 _YES = {"yes", "true", "supported", "correct"}
 _NO = {"no", "false", "unsupported", "not", "incorrect"}
 
@@ -137,9 +135,9 @@ class Judge:
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or get_settings()
-        self._client = None
+        self._client: Any = None  # an OpenAI client
         self._model_name: str | None = None
-        self._fake = None
+        self._fake: Any = None  # FakeChat
         self.logprobs_supported: bool | None = None  # learnt on the first call
         self.calls = 0
         self._cache: dict[tuple[str, str], Verdict] = {}

@@ -136,9 +136,18 @@ def test_refers_back():
 
 
 def test_injected_instructions_in_sources_are_framed_as_data(fake_settings, llm):
-    rag.ask("meta-learning with task interpolation")
-    system = llm.history[-1][0]["content"]
+    answer = rag.ask("meta-learning with task interpolation")
+    messages = llm.history[-1]
+    assert [m["role"] for m in messages] == ["system", "user"]
+    system, user = (m["content"] for m in messages)
     assert "data, not instructions" in system
+    # Paper text reaches the model only in the user turn, each under its [n] header: never in
+    # the system prompt, where it would read as the operator's instructions.
+    shown = [s for s in answer.sources if s.shown_to_llm]
+    assert shown
+    for s in shown:
+        assert f"[{s.number}] {s.title}\n" in user
+        assert s.title not in system
 
 
 @pytest.mark.parametrize("q,msg", [("", "empty"), ("   \n\t ", "empty"),

@@ -1,9 +1,9 @@
 """The speed-lever benchmark: every lever answers the same questions and reports latency with
 quality, the prompt sizes reflect the lever, and follow-ups go through condensing."""
 
-from eval.levers import LEVERS, bench_levers, pick_questions, to_markdown
+from bench.levers import LEVERS, bench_levers, pick_questions, to_markdown
+from bench.perf import load_questions
 from rag.answer import build_context
-from rag.bench import load_questions
 from rag.retrieval import retrieve
 from tests.conftest import ROOT
 
@@ -40,7 +40,7 @@ def test_levers_report_latency_and_quality_for_each_lever(fake_settings, llm):
     by = {r["lever"].removesuffix(" (default)"): r for r in res["levers"]}
     slow, passages = by[LEVERS[0].name], by[LEVERS[2].name]
     # Exactly one evidence lever is the shipped default.
-    assert sum(r["lever"].endswith("(default)") for r in res["levers"]) >= 1
+    assert sum(r["lever"].endswith("(default)") for r in res["levers"]) == 1
     assert slow["answerable"] == 6 and slow["unanswerable"] == 3  # one of each kind
     # Whole abstracts of every retrieved paper cost more prompt than the default evidence.
     assert slow["prompt_tokens_mean"] > passages["prompt_tokens_mean"]
@@ -52,7 +52,13 @@ def test_levers_report_latency_and_quality_for_each_lever(fake_settings, llm):
     systems = [m[0]["content"] for m in llm.history if m[0]["role"] == "system"]
     assert sum(s.startswith("Request ") for s in systems) >= 8  # one lever × 8 questions
     f = res["follow_up"]
-    assert f["questions"] >= 1 and all(r["condense_s"] >= 0 for r in f["items"])
+    assert f["questions"] == 3  # the slice's fact, paraphrase and title question
+    for r in f["items"]:
+        # In the same chat: the follow-up is searched together with the question before it.
+        assert r["standalone"] and r["first"] in r["standalone"], r
+        assert r["follow_up"] in r["standalone"]
+        # The default condense_mode ("context") asks no LLM to rewrite the follow-up.
+        assert r["condense_s"] == 0.0
     md = "\n".join(to_markdown(res))
     assert "| lever |" in md and LEVERS[0].name in md
 
@@ -67,7 +73,8 @@ def test_server_keeps_logits_only_when_logprobs_are_wanted(fake_settings):
 
 
 def test_evidence_bench_counts_key_facts_reaching_the_prompt(fake_settings):
-    from eval.evidence_bench import bench_evidence, to_markdown as evidence_md
+    from bench.evidence import bench_evidence
+    from bench.evidence import to_markdown as evidence_md
 
     sample = [q for q in QUESTIONS if q["kind"] in ("fact", "comparison")][:12]
     sample += [q for q in QUESTIONS if not q.get("answerable", True)][:2]  # skipped: no facts

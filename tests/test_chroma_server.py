@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 import rag
+from conftest import CORPUS
 from rag import store
 from rag.ingestion import ingest
 from rag.settings import get_settings
-from conftest import CORPUS
 
 
 def free_port() -> int:

@@ -3,10 +3,8 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-from rag.cli import main
 from conftest import ROOT, fake_env
+from rag.cli import main
 
 
 def run_cli(args, env):

@@ -2,15 +2,16 @@ import json
 
 import pytest
 
+from conftest import CORPUS
 from rag.corpus import load_corpus, normalise_title, paper_id, parse_listing_text
 from rag.errors import CorpusFormatError
-from conftest import CORPUS
 
 
 def test_bundled_corpus_counts():
     papers = load_corpus(CORPUS)
     assert len(papers) == 449
-    pairs = sum(len(parse_listing_text(f.read_text(), str(f))) for f in sorted(CORPUS.glob("0*.txt")))
+    pairs = sum(len(parse_listing_text(f.read_text(), str(f)))
+                for f in sorted(CORPUS.glob("0*.txt")))
     assert pairs == 463
     assert len({p.paper_id for p in papers}) == 449
 
@@ -61,7 +62,8 @@ ABSTRACT = " ".join(["word"] * 30) + "."
 def test_jsonl_corpus(tmp_path):
     f = tmp_path / "c.jsonl"
     f.write_text(json.dumps({"title": "T1", "abstract": ABSTRACT}) + "\n\n"
-                 + json.dumps({"title": "T2", "abstract": "short but fine", "date": "Jan 2"}) + "\n")
+                 + json.dumps({"title": "T2", "abstract": "short but fine", "date": "Jan 2"})
+                 + "\n")
     papers = load_corpus(f)
     assert [p.title for p in papers] == ["T1", "T2"]
     assert papers[1].listing_date == "Jan 2"
@@ -85,7 +87,8 @@ def test_text_file_directory(tmp_path):
     (tmp_path / "b.txt").write_text("Other Paper\nBody text here.\n")
     papers = load_corpus(tmp_path)
     assert {p.title for p in papers} == {"My Paper", "Other Paper"}
-    assert next(p for p in papers if p.title == "My Paper").abstract == "First paragraph. Second line."
+    mine = next(p for p in papers if p.title == "My Paper")
+    assert mine.abstract == "First paragraph. Second line."
 
 
 @pytest.mark.parametrize("content,msg", [
@@ -115,5 +118,6 @@ def test_unknown_format_and_missing_path(tmp_path):
 def test_listing_with_missing_abstract_names_line(tmp_path):
     f = tmp_path / "page.txt"
     f.write_text("Subscribe\nA Title\n" + ABSTRACT + "\nDangling Title\n")
-    with pytest.raises(CorpusFormatError, match=r"page.txt:4: title 'Dangling Title' has no abstract"):
+    with pytest.raises(CorpusFormatError,
+                       match=r"page.txt:4: title 'Dangling Title' has no abstract"):
         load_corpus(f)

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # the package is normally installed; this keeps a bare checkout working
+# The package is normally installed; this keeps a bare checkout working.
+if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from rag.corpus import load_corpus, paper_id  # noqa: E402
@@ -87,7 +88,8 @@ def test_question_fields_and_types(questions):
         where = q.get("id", q)
         for field, typ in [("id", str), ("kind", str), ("question", str), ("answerable", bool),
                            ("gold_titles", list), ("key_facts", list)]:
-            assert isinstance(q.get(field), typ), f"{where}: field {field!r} missing or not {typ.__name__}"
+            assert isinstance(q.get(field), typ), \
+                f"{where}: field {field!r} missing or not {typ.__name__}"
         assert q["question"].strip(), f"{where}: empty question"
         assert all(isinstance(t, str) and t.strip() for t in q["gold_titles"]), where
         assert all(isinstance(k, str) and k.strip() for k in q["key_facts"]), where
@@ -103,7 +105,8 @@ def test_question_ids_unique_and_well_formed(questions):
     dupes = [i for i, n in Counter(ids).items() if n > 1]
     assert not dupes, f"duplicate ids: {dupes}"
     for q in questions:
-        assert re.fullmatch(rf"{re.escape(q['kind'])}-\d{{3}}", q["id"]), f"bad id {q['id']!r} for kind {q['kind']!r}"
+        assert re.fullmatch(rf"{re.escape(q['kind'])}-\d{{3}}", q["id"]), \
+            f"bad id {q['id']!r} for kind {q['kind']!r}"
 
 
 def test_questions_not_duplicated(questions):
@@ -122,7 +125,8 @@ def test_kinds_and_counts(questions):
 
 def test_answerable_flag_matches_kind(questions):
     for q in questions:
-        assert q["answerable"] is (q["kind"] in ANSWERABLE_KINDS), f"{q['id']}: answerable={q['answerable']}"
+        assert q["answerable"] is (q["kind"] in ANSWERABLE_KINDS), \
+            f"{q['id']}: answerable={q['answerable']}"
 
 
 def test_gold_titles_exist_in_corpus(questions, papers):
@@ -130,15 +134,18 @@ def test_gold_titles_exist_in_corpus(questions, papers):
         for title in q["gold_titles"]:
             pid = paper_id(title)
             assert pid in papers, f"{q['id']}: gold title not in corpus: {title!r}"
-            assert papers[pid].title == title, f"{q['id']}: title not spelled as in corpus: {title!r}"
-        assert len(set(map(paper_id, q["gold_titles"]))) == len(q["gold_titles"]), f"{q['id']}: repeated gold"
+            assert papers[pid].title == title, \
+                f"{q['id']}: title not spelled as in corpus: {title!r}"
+        assert len(set(map(paper_id, q["gold_titles"]))) == len(q["gold_titles"]), \
+            f"{q['id']}: repeated gold"
 
 
 def test_key_facts_are_verbatim_in_gold_abstracts(questions, papers):
     for q in questions:
         abstracts = [p.abstract for p in _gold_papers(q, papers)]
         for fact in q["key_facts"]:
-            assert any(fact in a for a in abstracts), f"{q['id']}: key fact not verbatim in a gold abstract: {fact!r}"
+            assert any(fact in a for a in abstracts), \
+                f"{q['id']}: key fact not verbatim in a gold abstract: {fact!r}"
 
 
 def test_answerable_items_have_gold_and_key_facts(questions):
@@ -169,7 +176,8 @@ def test_multi_paper_items_cover_every_gold_paper(questions, papers):
         if q["kind"] not in {"comparison", "listing"}:
             continue
         for p in _gold_papers(q, papers):
-            assert any(f in p.abstract for f in q["key_facts"]), f"{q['id']}: no key fact from {p.title!r}"
+            assert any(f in p.abstract for f in q["key_facts"]), \
+                f"{q['id']}: no key fact from {p.title!r}"
 
 
 def test_unanswerable_items(questions):
@@ -180,7 +188,8 @@ def test_unanswerable_items(questions):
         if q["kind"] in {"out_of_scope", "injection"}:
             assert q["gold_titles"] == [], f"{q['id']}: {q['kind']} item with gold titles"
         if q["kind"] == "false_premise":
-            assert len(q["gold_titles"]) >= 1, f"{q['id']}: false premise needs the paper it is about"
+            assert len(q["gold_titles"]) >= 1, \
+                f"{q['id']}: false premise needs the paper it is about"
             assert q.get("notes", "").strip(), f"{q['id']}: false premise should say what is false"
 
 
@@ -245,7 +254,7 @@ def test_calibration_split(calibration):
     assert all(c.get("split") in {"dev", "test"} for c in calibration)
 
 
-# ------------------------------------------------------------------------------ judge_calibration.jsonl
+# ------------------------------------------------------------------------- judge_calibration.jsonl
 
 
 def test_calibration_fields_and_ids(calibration):
@@ -268,5 +277,6 @@ def test_calibration_passages_verbatim(calibration, papers):
     for c in calibration:
         pid = paper_id(c["title"])
         assert pid in papers, f"{c['id']}: title not in corpus: {c['title']!r}"
-        assert c["passage"] in papers[pid].abstract, f"{c['id']}: passage not verbatim in the abstract"
+        assert c["passage"] in papers[pid].abstract, \
+            f"{c['id']}: passage not verbatim in the abstract"
         assert c["claim"] != c["passage"], f"{c['id']}: claim copies the passage"

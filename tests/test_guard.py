@@ -37,6 +37,7 @@ def test_neutralise_keeps_the_rest():
 
 def test_injected_abstract_never_reaches_the_prompt(empty_settings, tmp_path, llm):
     import json
+
     from rag.ingestion import ingest
 
     f = tmp_path / "c.jsonl"

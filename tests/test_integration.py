@@ -13,10 +13,10 @@ import re
 import pytest
 
 import rag
+from conftest import CORPUS, GGUF, free_port
 from rag.ingestion import ingest
 from rag.llm import local_server
 from rag.settings import Settings, get_settings
-from conftest import CORPUS, GGUF, free_port
 
 pytestmark = pytest.mark.integration
 

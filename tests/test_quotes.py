@@ -1,4 +1,4 @@
-"""Per-claim evidence (rag/quotes.py): each answer sentence carries the paper sentences behind it."""
+"""Per-claim evidence (rag/quotes.py): each answer sentence carries the sentences behind it."""
 
 from __future__ import annotations
 

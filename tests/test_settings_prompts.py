@@ -5,9 +5,9 @@ import zipfile
 import pytest
 
 import prompts
+from conftest import ROOT
 from rag.errors import SettingsError
 from rag.settings import load_settings
-from conftest import ROOT
 
 
 def test_defaults_are_offline_and_local(monkeypatch):

@@ -16,8 +16,9 @@ API: `/ask` (gradio_client) takes question, history, top_k, mode and returns a J
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import gradio as gr
 

@@ -11,11 +11,11 @@ wrong paper.
 
 from __future__ import annotations
 
-import html
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rag.citations import sentence_lines, strip_markers
 from rag.types import Answer, Paper, Source
@@ -211,7 +211,8 @@ def sources_json(answer: Answer) -> list[dict]:
         s = by_num.get(c.source_number)
         rows.append({
             "number": c.number, "title": c.title, "paper_id": c.paper_id, "snippet": c.snippet,
-            "quotes": [{"text": q, "supports": sent} for q, sent in _evidence_for(answer, c.number)],
+            "quotes": [{"text": q, "supports": sent}
+                       for q, sent in _evidence_for(answer, c.number)],
             "score": round(s.score, 6) if s else None,
             "similarity": round(s.similarity, 4) if s else None,
         })

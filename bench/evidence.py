@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import statistics
 
+from bench.levers import LEVERS, label, settings_for
 from eval import metrics
-from eval.levers import LEVERS, _settings_for, label
 from rag.answer import build_context, select_sources
 from rag.corpus import paper_id
 from rag.ingestion import token_len
@@ -27,7 +27,7 @@ def bench_evidence(settings: Settings, questions: list[dict]) -> dict:
     retrieved = [retrieve(q["question"], settings=settings) for q in items]
     rows = []
     for lv in levers:
-        s = _settings_for(settings, lv)
+        s = settings_for(settings, lv)
         per: list[dict] = []
         for q, sources in zip(items, retrieved):
             selected = select_sources(sources, s, q["question"])

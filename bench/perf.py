@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import json
 import resource
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from bench.timing import server_start_s, timed_answer
+from eval.metrics import percentile
+from eval.runner import load_questions as eval_questions
 from rag.corpus import paper_id
 from rag.settings import Settings, get_settings
 
@@ -31,21 +33,16 @@ DEFAULT_QUESTIONS = Path(__file__).resolve().parent.parent / "eval" / "data" / "
 
 
 def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    idx = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
-    return values[idx]
+    """`eval.metrics.percentile` (nearest rank), NaN rather than None for no values."""
+    p = percentile(values, q)
+    return float("nan") if p is None else p
 
 
 def load_questions(path: Path) -> list[dict]:
     """The questions benches run on: the eval set's dev split. Benchmarks are for choosing
     levers and defaults, i.e. tuning, so they never read the frozen test split (a set without
     split fields is used whole)."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    if any("split" in r for r in rows):
-        rows = [r for r in rows if r.get("split") == "dev"]
-    return rows
+    return eval_questions(path, split="dev")
 
 
 def bench_ingest(settings: Settings) -> dict:
@@ -92,22 +89,7 @@ def bench_retrieval(settings: Settings, questions: list[dict], k: int = 5) -> di
     return out
 
 
-def server_start_s(settings: Settings) -> float | None:
-    """Make sure the embedded model server is up; seconds it took to start, None if it was
-    already running or the endpoint is not ours (cold start is reported apart from latency)."""
-    from rag.llm import local_server
-
-    if not settings.uses_local_llm:
-        return None
-    srv = local_server(settings)
-    t0 = time.perf_counter()
-    was_up = srv.healthy()
-    srv.ensure()
-    return None if was_up else round(time.perf_counter() - t0, 2)
-
-
 def bench_answer(settings: Settings, questions: list[dict], n: int) -> dict:
-    from eval.levers import timed_answer
     from rag.answer import ask_stream
 
     out: dict = {"model": settings.model}
@@ -125,8 +107,9 @@ def bench_answer(settings: Settings, questions: list[dict], n: int) -> dict:
         refused += answer.refused
         gold = {paper_id(t) for t in q.get("gold_titles", [])}
         cited_gold += bool(gold & {c.paper_id for c in answer.citations})
-        rows.append({"question": q["question"], "ttft_s": round(ttft[-1], 2), "total_s": round(dt, 2),
-                     "refused": answer.refused, "cited_gold": bool(gold & {c.paper_id for c in answer.citations})})
+        rows.append({"question": q["question"], "ttft_s": round(ttft[-1], 2),
+                     "total_s": round(dt, 2), "refused": answer.refused,
+                     "cited_gold": bool(gold & {c.paper_id for c in answer.citations})})
     out.update({
         "questions": len(picked),
         "ttft_p50_s": round(_pct(ttft, 0.5), 2), "ttft_p95_s": round(_pct(ttft, 0.95), 2),
@@ -250,7 +233,7 @@ def peak_rss_mb() -> dict:
         for srv in _servers.values():
             if srv.proc and srv.proc.poll() is None:
                 status = Path(f"/proc/{srv.proc.pid}/status").read_text()
-                hwm = next(l for l in status.splitlines() if l.startswith("VmHWM"))
+                hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
                 out["llm_server_peak_rss_mb"] = round(int(hwm.split()[1]) / 1024, 1)
     except Exception:
         pass
@@ -263,7 +246,8 @@ def to_markdown(results: dict) -> str:
         i = results["ingest"]
         lines += ["## Ingest", "", "| papers | chunks | cold ingest (s) | re-ingest (s) |",
                   "|---|---|---|---|",
-                  f"| {i['papers']} | {i['chunks']} | {i['cold_ingest_s']} | {i['reingest_s']} |", ""]
+                  f"| {i['papers']} | {i['chunks']} | {i['cold_ingest_s']} | "
+                  f"{i['reingest_s']} |", ""]
     if "retrieval" in results:
         r = results["retrieval"]
         k = r["k"]
@@ -279,7 +263,8 @@ def to_markdown(results: dict) -> str:
     if "answer" in results:
         a = results["answer"]
         lines += ["## Answers (local model)", "",
-                  "| questions | server start (s) | TTFT p50 | TTFT p95 | total p50 | total p95 | refused | cited gold |",
+                  "| questions | server start (s) | TTFT p50 | TTFT p95 | total p50 | total p95 "
+                  "| refused | cited gold |",
                   "|---|---|---|---|---|---|---|---|",
                   f"| {a['questions']} | {a.get('server_start_s')} | {a['ttft_p50_s']} | "
                   f"{a['ttft_p95_s']} | {a['total_p50_s']} | {a['total_p95_s']} | {a['refused']} | "
@@ -299,19 +284,22 @@ def to_markdown(results: dict) -> str:
             x = sc["ingest_xN"]
             lines += [f"## Ingest of the corpus ×{x['copies']}", "",
                       "| papers | chunks | seconds | chunks/s |", "|---|---|---|---|",
-                      f"| {x['papers']} | {x['chunks']} | {x['seconds']} | {x['chunks_per_s']} |", ""]
+                      f"| {x['papers']} | {x['chunks']} | {x['seconds']} | "
+                      f"{x['chunks_per_s']} |", ""]
         y = sc["synthetic_100k"]
         lines += ["## HNSW vs exact search, synthetic collection", "",
-                  "| chunks | HNSW p50 ms | HNSW p95 ms | numpy exact p50 ms | speed-up | recall@10 |",
+                  "| chunks | HNSW p50 ms | HNSW p95 ms | numpy exact p50 ms | speed-up "
+                  "| recall@10 |",
                   "|---|---|---|---|---|---|",
                   f"| {y['chunks']} | {y['hnsw_p50_ms']} | {y['hnsw_p95_ms']} | "
-                  f"{y['exact_numpy_p50_ms']} | {y['speedup_p50']} | {y['hnsw_recall@10_vs_exact']} |", ""]
+                  f"{y['exact_numpy_p50_ms']} | {y['speedup_p50']} | "
+                  f"{y['hnsw_recall@10_vs_exact']} |", ""]
     if "evidence" in results:
-        from eval.evidence_bench import to_markdown as evidence_markdown
+        from bench.evidence import to_markdown as evidence_markdown
 
         lines += evidence_markdown(results["evidence"])
     if "levers" in results:
-        from eval.levers import to_markdown as levers_markdown
+        from bench.levers import to_markdown as levers_markdown
 
         lines += levers_markdown(results["levers"])
     if "memory" in results:
@@ -343,11 +331,11 @@ def run(sections: list[str], out_dir: Path, questions_path: Path, n_answers: int
     if "scale" in sections:
         results["scale"] = bench_scale(settings, copies)
     if "evidence" in sections:
-        from eval.evidence_bench import bench_evidence
+        from bench.evidence import bench_evidence
 
         results["evidence"] = bench_evidence(settings, questions)
     if "levers" in sections:
-        from eval.levers import bench_levers
+        from bench.levers import bench_levers
 
         results["levers"] = bench_levers(settings, questions, per_kind=per_kind,
                                          unanswerable_per_kind=max(1, per_kind // 2),

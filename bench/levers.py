@@ -12,11 +12,10 @@ without the table showing it.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from bench.timing import server_start_s, timed_answer
 from eval import metrics
 from eval.runner import even_slice
 from rag.corpus import paper_id
@@ -86,7 +85,7 @@ def label(lever: Lever) -> str:
     return lever.name + (" (default)" if is_default else "")
 
 
-def _settings_for(base: Settings, lever: Lever) -> Settings:
+def settings_for(base: Settings, lever: Lever) -> Settings:
     # None means "back to the default value" (the lever is switched on).
     defaults = Settings.model_fields
     return base.with_overrides(**{k: defaults[k].default if v is None else v
@@ -121,24 +120,8 @@ class _PromptProbe:
         self.answer.build_messages = self.original
 
 
-def timed_answer(question: str, settings: Settings, history=None):
-    """(final Answer, seconds to the first non-blank text delta or None, total seconds)."""
-    from rag.answer import ask_stream
-    from rag.types import Answer
-
-    t0 = time.perf_counter()
-    first = None
-    answer = None
-    for ev in ask_stream(question, history=history, settings=settings):
-        if isinstance(ev, str) and first is None and ev.strip():
-            first = time.perf_counter() - t0
-        elif isinstance(ev, Answer):
-            answer = ev
-    return answer, first, time.perf_counter() - t0
-
-
 def run_lever(lever: Lever, items: list[dict], settings: Settings) -> dict:
-    s = _settings_for(settings, lever)
+    s = settings_for(settings, lever)
     rows = []
     with _PromptProbe(lever.break_prefix_cache) as probe:
         timed_answer("What is meta-learning?", s)  # warm the embedder and the server's prefix cache
@@ -223,8 +206,6 @@ def _round(x, nd: int = 3):
 
 def bench_levers(settings: Settings, questions: list[dict], per_kind: int = 4,
                  unanswerable_per_kind: int = 2, only: list[str] | None = None) -> dict:
-    from rag.bench import server_start_s
-
     items = pick_questions(questions, per_kind, unanswerable_per_kind)
     out: dict = {"model": settings.model, "questions": len(items),
                  "ids": [q["id"] for q in items]}
@@ -254,11 +235,3 @@ def to_markdown(res: dict) -> list[str]:
                       f"settings): TTFT p50 {f['ttft_p50_s']} s, p95 {f['ttft_p95_s']} s "
                       f"(condensing p50 {f['condense_p50_s']} s).", ""]
     return lines
-
-
-def write(res: dict, out_dir: Path) -> None:
-    import json
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "levers.json").write_text(json.dumps(res, indent=2))
-    (out_dir / "levers.md").write_text("\n".join(["# rag bench levers", ""] + to_markdown(res)))
