@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -216,10 +217,38 @@ class LocalServer:
                 "~7 min), or set OPENAI_BASE_URL to another OpenAI-compatible endpoint."
             ) from None
 
+    def listening(self) -> bool:
+        """Something accepts connections on the port (maybe a server busy answering)."""
+        try:
+            with socket.create_connection((self.settings.llm_host, self.settings.llm_port),
+                                          timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    def _await_other(self, wait: float) -> str:
+        """Another process's server holds the port. llama-cpp-python answers /v1/models only
+        between generations (the handler takes the model lock), so a busy server looks dead
+        to a short health check: wait for it rather than start a second one that cannot bind."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.healthy(timeout=min(10.0, max(0.5, deadline - time.monotonic()))):
+                return self.url
+            if not self.listening():
+                break
+            time.sleep(0.25)
+        raise LLMUnavailable(
+            f"Port {self.settings.llm_port} is held by a process that did not answer as a "
+            f"model server within {wait:.0f} s. Set RAG_LLM_PORT to a free port, or stop "
+            "that process."
+        )
+
     def ensure(self, wait: float = 180.0) -> str:
         with self._lock:
             if self.healthy():
                 return self.url
+            if (self.proc is None or self.proc.poll() is not None) and self.listening():
+                return self._await_other(wait)
             self.check_prepared()
             if self.proc is None or self.proc.poll() is not None:
                 log = self.settings.gguf_path.parent / "llm-server.log"
@@ -233,10 +262,8 @@ class LocalServer:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     # Another process may have won the race for the port: use its server.
-                    for _ in range(20):
-                        if self.healthy(timeout=0.5):
-                            return self.url
-                        time.sleep(0.25)
+                    if self.listening():
+                        return self._await_other(max(5.0, deadline - time.monotonic()))
                     raise LLMUnavailable(
                         f"The local model server exited (code {self.proc.returncode}); see "
                         f"{self.settings.gguf_path.parent / 'llm-server.log'}. Is port "

@@ -70,7 +70,7 @@ def claims(answer: Answer) -> list[Claim]:
     unsupported = {" ".join(u.split()) for u in answer.unsupported}
     out = []
     for sent in (x for line in sentence_lines(answer.text) for x in line):
-        body = strip_markers(sent)
+        body = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", strip_markers(sent))  # list bullets
         if not re.search(r"\w", body) or is_non_answer(body) or body.endswith(":"):
             continue  # a line ending in a colon introduces a list; it claims nothing
         nums: list[int] = []

@@ -142,3 +142,54 @@ def test_slow_endpoint_times_out_with_a_clear_error(server):
         client(server, retries=1, timeout=1.0).complete(MSG, max_tokens=10)
     assert "timed out" in str(e.value).lower() or "timeout" in str(e.value).lower()
     assert Handler.calls == 2  # one retry, then give up
+
+
+class BusyModels(BaseHTTPRequestHandler):
+    """A model server busy with someone else's answer: /v1/models waits for the model lock."""
+
+    delay = 3.0
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        import time
+
+        time.sleep(type(self).delay)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"object": "list", "data": [{"id": "m"}]}')
+
+
+def test_a_busy_server_on_the_port_is_waited_for_not_replaced(tmp_path):
+    """Two rag processes share the embedded server; the second must not take a slow health
+    check for a dead server and start another on the same port (it exits: "port taken")."""
+    from rag.llm import LocalServer
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), BusyModels)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        s = Settings(home=tmp_path, llm_port=srv.server_address[1])
+        local = LocalServer(s)
+        assert not local.healthy()  # the 1-s check times out: it looks dead
+        assert local.ensure(wait=20).endswith("/v1")
+        assert local.proc is None  # no second server was started (none is prepared anyway)
+    finally:
+        srv.shutdown()
+
+
+def test_a_port_held_by_something_else_gets_a_clear_error(tmp_path):
+    import socket
+
+    from rag.llm import LocalServer
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        s = Settings(home=tmp_path, llm_port=holder.getsockname()[1])
+        with pytest.raises(LLMUnavailable, match="RAG_LLM_PORT"):
+            LocalServer(s).ensure(wait=3)
+    finally:
+        holder.close()
