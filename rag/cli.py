@@ -12,6 +12,7 @@ import sys
 from dataclasses import asdict
 
 from rag.errors import RagError
+from rag.settings import RETRIEVAL_MODES
 
 
 def _settings(args):
@@ -226,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ask", help="answer a question with citations")
     s.add_argument("question")
     s.add_argument("-k", "--top-k", type=int, dest="top_k")
-    s.add_argument("--mode", dest="retrieval_mode", choices=["hybrid", "dense", "bm25"])
+    s.add_argument("--mode", dest="retrieval_mode", choices=RETRIEVAL_MODES)
     s.add_argument("--json", action="store_true", help="print the Answer as JSON")
     s.add_argument("--timings", action="store_true", help="print per-stage timings")
     s.add_argument("--quotes", action="store_true",
@@ -236,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("retrieve", help="show the papers retrieved for a question")
     s.add_argument("question")
     s.add_argument("-k", type=int, default=5)
-    s.add_argument("--mode", dest="retrieval_mode", choices=["hybrid", "dense", "bm25"])
+    s.add_argument("--mode", dest="retrieval_mode", choices=RETRIEVAL_MODES)
     s.set_defaults(func=cmd_retrieve)
 
     sub.add_parser("ui", help="start the web UI on 127.0.0.1").set_defaults(func=cmd_ui)

@@ -330,8 +330,10 @@ def get_model(settings: Settings | None = None) -> ChatModel:
     else:
         base_url = settings.openai_base_url
         api_key = settings.openai_api_key or os.environ.get("OPENAI_API_KEY") or "none"
+    # Every setting OpenAIChat reads: a cached client built with other values would be reused
+    # silently (with_overrides(llm_retries=…) kept the old retry count).
     key = (base_url, api_key, settings.model, settings.temperature, settings.llm_timeout,
-           settings.max_tokens)
+           settings.llm_retries, settings.max_tokens)
     with _registry_lock:
         if key not in _models:
             _models[key] = OpenAIChat(settings, base_url, api_key, restart=restart)

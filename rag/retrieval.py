@@ -28,7 +28,7 @@ from rag.embeddings import get_embedder
 from rag.errors import BadInput, IndexNotFound
 from rag.fusion import fuse
 from rag.names import mentions, named_terms, title_name
-from rag.settings import Settings, get_settings
+from rag.settings import RETRIEVAL_MODES, Settings, get_settings
 from rag.types import Source
 
 
@@ -205,7 +205,7 @@ def retrieve(
     if k < 1:
         raise BadInput(f"k must be at least 1 (got {k}).")
     mode = (mode or settings.retrieval_mode).lower()
-    if mode not in {"hybrid", "dense", "bm25"}:
+    if mode not in RETRIEVAL_MODES:
         raise BadInput(f"Unknown retrieval mode {mode!r}: use hybrid, dense or bm25.")
     t0 = time.perf_counter()
     idx = _index(settings)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +26,10 @@ def _default_home() -> Path:
     if (PROJECT_ROOT / "pyproject.toml").exists():
         return PROJECT_ROOT
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "rag-papers"
+
+
+RetrievalMode = Literal["hybrid", "dense", "bm25"]
+RETRIEVAL_MODES: tuple[str, ...] = get_args(RetrievalMode)
 
 
 class Settings(BaseSettings):
@@ -49,7 +53,7 @@ class Settings(BaseSettings):
 
     # --- retrieval
     top_k: int = Field(default=5, ge=1, le=50)  # papers handed to the LLM at most
-    retrieval_mode: str = "hybrid"  # hybrid | dense | bm25
+    retrieval_mode: RetrievalMode = "hybrid"
     candidates: int = Field(default=40, ge=5, le=500)  # chunks per retriever before fusion
     # how the dense and BM25 rankings are merged (rag/fusion.py; chosen by `rag eval --retrieval`)
     fusion: Literal["rrf", "convex"] = "rrf"
@@ -64,7 +68,7 @@ class Settings(BaseSettings):
     relative_floor: float = Field(default=0.75, ge=0.0, le=1.0)  # keep papers >= best * this
     passages_per_source: int = Field(default=2, ge=1, le=10)
     context_tokens: int = Field(default=450, ge=100, le=16000)  # evidence budget in the prompt
-    evidence: str = "sentences"  # passages | sentences | abstracts (see rag/answer.py)
+    evidence: Literal["sentences", "passages", "abstracts"] = "sentences"  # see rag/answer.py
     # share of the evidence budget the best-ranked paper may fill first (rag/evidence.py)
     evidence_top_share: float = Field(default=0.0, ge=0.0, le=1.0)
 
@@ -82,7 +86,7 @@ class Settings(BaseSettings):
     judge_base_url: str | None = None
     judge_model: str | None = None
     judge_api_key: str | None = None
-    verify: str = "cheap"  # off | cheap | judge: the live check run on every answer
+    verify: Literal["off", "cheap", "judge"] = "cheap"  # the live check run on every answer
 
     # --- embedded local model server
     llm_host: str = "127.0.0.1"
@@ -100,44 +104,19 @@ class Settings(BaseSettings):
     condense_history: bool = True
     # How a follow-up finds its papers: "context" keeps the previous turn's sources (fast, no
     # extra LLM call); "llm" rewrites it into a standalone question first.
-    condense_mode: str = "context"
+    condense_mode: Literal["context", "llm"] = "context"
 
     # --- UI
     ui_host: str = "127.0.0.1"
     ui_port: int = Field(default=7860, ge=1, le=65535)
     ui_auth: str | None = None  # "user:password"
 
-    @field_validator("retrieval_mode")
+    @field_validator("retrieval_mode", "condense_mode", "verify", "evidence", "fusion",
+                     mode="before")
     @classmethod
-    def _mode(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v not in {"hybrid", "dense", "bm25"}:
-            raise ValueError("must be one of hybrid, dense, bm25")
-        return v
-
-    @field_validator("condense_mode")
-    @classmethod
-    def _condense_mode(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v not in {"context", "llm"}:
-            raise ValueError("must be 'context' or 'llm'")
-        return v
-
-    @field_validator("verify")
-    @classmethod
-    def _verify(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v not in {"off", "cheap", "judge"}:
-            raise ValueError("must be 'off', 'cheap' or 'judge'")
-        return v
-
-    @field_validator("evidence")
-    @classmethod
-    def _evidence(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v not in {"sentences", "passages", "abstracts"}:
-            raise ValueError("must be 'passages', 'sentences' or 'abstracts'")
-        return v
+    def _choice(cls, v):
+        # The Literal types say which values are allowed; case and spaces do not matter.
+        return v.strip().lower() if isinstance(v, str) else v
 
     @field_validator("embed_model", "provider")
     @classmethod

@@ -193,3 +193,12 @@ def test_a_port_held_by_something_else_gets_a_clear_error(tmp_path):
             LocalServer(s).ensure(wait=3)
     finally:
         holder.close()
+
+
+def test_a_changed_retry_count_gets_its_own_client():
+    from rag.llm import get_model
+
+    s = Settings(openai_base_url="http://127.0.0.1:9/v1", llm_retries=1)
+    one, five = get_model(s), get_model(s.with_overrides(llm_retries=5))
+    assert one is not five and five.client.max_retries == 5
+    assert get_model(s) is one

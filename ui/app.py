@@ -25,7 +25,7 @@ import gradio as gr
 import rag
 from rag.errors import RagError
 from rag.memory import release_free_memory
-from rag.settings import Settings, get_settings
+from rag.settings import RETRIEVAL_MODES, Settings, get_settings
 from rag.types import Answer, Paper, Status
 from ui import format as fmt
 
@@ -38,7 +38,7 @@ EXAMPLES = [
     "Which papers study learned optimizers?",
     "How does AlphaFold predict protein structures?",  # not in the papers: shows a refusal
 ]
-MODES = ["hybrid", "dense", "bm25"]
+MODES = list(RETRIEVAL_MODES)
 CONCURRENCY = 2  # the local model answers one request at a time; a second one may retrieve
 CSS = """
 mark { background: #fff3b0; color: inherit; padding: 0 2px; border-radius: 3px; }
