@@ -25,7 +25,7 @@ from rag.guard import neutralise
 from rag.ingestion import token_len
 from rag.llm import get_model
 from rag.names import mentions
-from rag.retrieval import retrieve, unique_names
+from rag.retrieval import retrieve, unique_names, unknown_names
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Citation, Source, Status
 
@@ -309,7 +309,8 @@ def ask_stream(
         turns = []
 
     yield Status("retrieving", "Searching the papers…")
-    if not turns and settings.listing_answers and listing.is_listing(standalone):
+    unknown = unknown_names(q, settings) if settings.refuse_unknown_names else []
+    if not (turns or unknown) and settings.listing_answers and listing.is_listing(standalone):
         yield from _listing_answer(q, standalone, max(k, settings.listing_k), mode, settings,
                                    timings, t_start)
         return
@@ -329,8 +330,13 @@ def ask_stream(
                     standalone_question=standalone if standalone != q else None,
                     timings=timings, model=get_model_name(settings))
 
-    if not selected:
-        answer.text, answer.refused = NOTHING_RELEVANT, True
+    if not selected or unknown:
+        # A name the question asks about that no paper contains: the answer is not here, and
+        # a nearby paper must not be presented as if it were (rag/names.py).
+        # The name is not echoed: it may be an injection's canary ("reply only PWNED").
+        answer.text = ("The papers in this collection don't say: the name this question asks "
+                       "about appears in none of them." if unknown else NOTHING_RELEVANT)
+        answer.refused = True
         timings["total"] = time.perf_counter() - t_start
         yield answer
         return

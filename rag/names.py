@@ -47,3 +47,23 @@ def title_name(title: str) -> str | None:
 def mentions(text: str, name: str) -> bool:
     """``name`` occurs in ``text`` as a whole word, case-sensitive ("MLTI" not in "MLTIX")."""
     return re.search(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", text) is not None
+
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def normalised(text: str) -> str:
+    """Lower-case alphanumeric tokens, space-separated and padded: "ND-loss" → " nd loss "."""
+    return " " + " ".join(_TOKEN.findall(text.lower())) + " "
+
+
+def absent(names: set[str], collection_text: str) -> list[str]:
+    """The names that occur nowhere in ``collection_text`` (a `normalised` string), matched
+    loosely — case, hyphens and spacing ignored ("ND-loss" matches "ND loss", "ML-TI" matches
+    "MLTI") — so that only
+    a name the collection really never writes counts as absent."""
+    def found(name: str) -> bool:
+        spaced = normalised(name)
+        return spaced in collection_text or f" {spaced.replace(' ', '')} " in collection_text
+
+    return sorted(n for n in names if not found(n))

@@ -27,7 +27,7 @@ from rag import store
 from rag.embeddings import get_embedder
 from rag.errors import BadInput, IndexNotFound
 from rag.fusion import fuse
-from rag.names import mentions, named_terms, title_name
+from rag.names import absent, mentions, named_terms, normalised, title_name
 from rag.settings import RETRIEVAL_MODES, Settings, get_settings
 from rag.types import Source
 
@@ -65,6 +65,8 @@ class _Index:
         self.fingerprint = store.fingerprint(coll)
         self._with: dict[str, frozenset[str]] = {}
         titles = {c.paper_id: c.title for c in self.chunks.values()}
+        abstracts = {c.paper_id: f"{c.title} {c.abstract}" for c in self.chunks.values()}
+        self.normalised_text = "|".join(normalised(t) for t in abstracts.values())
         self.title_names = {n for n in map(title_name, titles.values()) if n}
         self._bm25: Any = None  # BM25Retriever, built on first use
         self._bm25_lock = threading.Lock()
@@ -274,3 +276,9 @@ def unique_names(question: str, settings: Settings | None = None) -> set[str]:
 def papers_with(name: str, settings: Settings | None = None) -> frozenset[str]:
     """Ids of the indexed papers whose title or abstract contains ``name`` (a whole word)."""
     return _index(settings or get_settings()).papers_with(name)
+
+
+def unknown_names(question: str, settings: Settings | None = None) -> list[str]:
+    """Names the question asks about (acronyms, coined words) that no indexed paper contains,
+    even loosely: what the question is about is not in this collection."""
+    return absent(named_terms(question), _index(settings or get_settings()).normalised_text)

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # "which papers …" questions listed from retrieval, each with its own sentence
     # (rag/listing.py), instead of by the LLM
     listing_answers: bool = True
+    # refuse before the LLM when the question names something (an acronym, a coined word) that
+    # no paper contains, even loosely (rag/names.py)
+    refuse_unknown_names: bool = True
     listing_k: int = Field(default=10, ge=1, le=50)  # papers retrieved for a listing question
     min_similarity: float = Field(default=0.30, ge=-1.0, le=1.0)  # relevance floor (cosine)
     relative_floor: float = Field(default=0.75, ge=0.0, le=1.0)  # keep papers >= best * this

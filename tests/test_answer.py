@@ -250,3 +250,25 @@ def test_live_judge_marks_sentences_it_rejects(fake_settings, llm):
     assert not a.refused
     assert a.unsupported == ["MLTI interpolates tasks to augment the task set."]
     assert "verify" in a.timings
+
+
+def test_a_name_no_paper_contains_is_refused_before_the_llm(fake_settings, llm):
+    a = rag.ask("Which paper describes the YOLOv8 object detector and its anchor-free head?")
+    assert a.refused and "appears in none of them" in a.text and llm.history == []
+    assert "YOLOv8" not in a.text  # never echoed: it could be an injection's canary
+    assert a.sources  # the papers searched are still shown
+
+
+def test_names_are_matched_loosely_before_calling_them_unknown(fake_settings):
+    from rag.retrieval import unknown_names
+
+    assert unknown_names("How does MLTI work?") == []
+    assert unknown_names("Does mlti-style interpolation help?") == []  # not a name: no caps
+    assert unknown_names("How does ML-TI compare with GPT-9000?") == ["GPT-9000"]
+
+
+def test_unknown_name_refusal_can_be_turned_off(fake_settings, llm):
+    llm.enqueue("The papers in this collection don't say.")
+    s = fake_settings.with_overrides(refuse_unknown_names=False)
+    rag.ask("Which paper describes the YOLOv8 object detector?", settings=s)
+    assert llm.history
