@@ -45,6 +45,12 @@ def quotes_for(sentence: str, source: Source) -> list[str]:
     cands = split_sentences(source.abstract or source.text)
     if not want or not cands:
         return []
+    # A sentence the claim quotes word for word (a listing entry, a copied sentence) is the
+    # evidence itself; overlap scoring would add a second sentence for the title's words.
+    flat = " ".join(strip_markers(sentence).split()).rstrip(".!?")
+    verbatim = [c for c in cands if len(c) > 20 and " ".join(c.split()).rstrip(".!?") in flat]
+    if verbatim:
+        return verbatim[:MAX_QUOTES]
     keyed = [(i, s, _keys(s)) for i, s in enumerate(cands)]
     picked: list[tuple[int, str]] = []
     covered: set[str] = set()

@@ -26,6 +26,10 @@ def test_the_quote_is_the_abstract_sentence_the_claim_comes_from():
         "We propose MLTI, which interpolates pairs of tasks to augment the task set.",
         "MLTI was evaluated on eight datasets and beats all baselines."]
     assert quotes_for("Quantum gravity is hard.", A) == []
+    # Quoted word for word (as a listing entry is): that sentence alone, not the title's too.
+    assert quotes_for("Task Interpolation: MLTI was evaluated on eight datasets and beats all "
+                      "baselines [1].", A) == [
+        "MLTI was evaluated on eight datasets and beats all baselines."]
 
 
 def test_claims_follow_display_numbers_and_carry_the_checkers_verdict():
