@@ -11,7 +11,7 @@ import time
 
 from playwright.sync_api import sync_playwright
 
-URL = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:7860/"
+DEFAULT_URL = "http://127.0.0.1:7860/"
 QUESTIONS = [
     "What is meta-learning?",  # warm-up: loads the embedder and the model; not counted
     "What does AutoClip choose automatically, and based on what?",
@@ -24,46 +24,53 @@ FOLLOW_UP = "What data did they evaluate it on?"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 
-rows = []
-with sync_playwright() as p:
-    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(URL)
-    page.locator("#question textarea").wait_for()
-    time.sleep(3)  # let Gradio's client connect before typing (it keeps a stream open: no idle)
-    def ask(q: str, i: int, new_chat: bool) -> dict:
-        if new_chat:
-            page.locator("#new-chat").click()
-            page.wait_for_function("document.querySelectorAll('#chat .bot-row').length === 0")
-        n_bots = page.locator("#chat .bot-row").count()
-        box = page.locator("#question textarea")
-        box.fill(q)
-        t0 = time.perf_counter()
-        box.press("Enter")
-        first = None
-        while time.perf_counter() - t0 < 180:
-            bots = page.locator("#chat .bot-row")
-            txt = bots.last.inner_text() if bots.count() > n_bots else ""
-            if first is None and txt.strip() and not txt.strip().startswith("…") and \
-                    not any(w in txt for w in ("Searching", "Reading", "Writing", "Starting")):
-                first = time.perf_counter() - t0
-            if first is not None and box.is_enabled():
-                break
-            time.sleep(0.05)
-        total = time.perf_counter() - t0
-        page.screenshot(path=f"test-output/browser-real-{i}.png")
-        return {"question": q, "first_text_s": round(first or total, 2),
-                "complete_s": round(total, 2)}
+def main(url: str) -> int:
+    """Drive the app at ``url`` (this module does nothing on import: bench/ is a package)."""
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.locator("#question textarea").wait_for()
+        time.sleep(3)  # let Gradio's client connect before typing (it keeps a stream open: no idle)
+        def ask(q: str, i: int, new_chat: bool) -> dict:
+            if new_chat:
+                page.locator("#new-chat").click()
+                page.wait_for_function("document.querySelectorAll('#chat .bot-row').length === 0")
+            n_bots = page.locator("#chat .bot-row").count()
+            box = page.locator("#question textarea")
+            box.fill(q)
+            t0 = time.perf_counter()
+            box.press("Enter")
+            first = None
+            while time.perf_counter() - t0 < 180:
+                bots = page.locator("#chat .bot-row")
+                txt = bots.last.inner_text() if bots.count() > n_bots else ""
+                if first is None and txt.strip() and not txt.strip().startswith("…") and \
+                        not any(w in txt for w in ("Searching", "Reading", "Writing", "Starting")):
+                    first = time.perf_counter() - t0
+                if first is not None and box.is_enabled():
+                    break
+                time.sleep(0.05)
+            total = time.perf_counter() - t0
+            page.screenshot(path=f"test-output/browser-real-{i}.png")
+            return {"question": q, "first_text_s": round(first or total, 2),
+                    "complete_s": round(total, 2)}
 
-    for i, q in enumerate(QUESTIONS):
-        rows.append(ask(q, i, new_chat=True))
-        print(rows[-1], flush=True)
-        if i == 1:  # a follow-up in the same chat, after a question that was answered
-            rows.append({**ask(FOLLOW_UP, 100 + i, new_chat=False), "follow_up": True})
+        for i, q in enumerate(QUESTIONS):
+            rows.append(ask(q, i, new_chat=True))
             print(rows[-1], flush=True)
-    browser.close()
-timed = [r for r in rows[1:] if not r.get("follow_up")]
-first = sorted(r["first_text_s"] for r in timed)
-print(json.dumps({"rows": rows, "first_text_p50_s": first[len(first) // 2],
-                  "follow_up_first_text_s": [r["first_text_s"] for r in rows
-                                             if r.get("follow_up")]}))
+            if i == 1:  # a follow-up in the same chat, after a question that was answered
+                rows.append({**ask(FOLLOW_UP, 100 + i, new_chat=False), "follow_up": True})
+                print(rows[-1], flush=True)
+        browser.close()
+    timed = [r for r in rows[1:] if not r.get("follow_up")]
+    first = sorted(r["first_text_s"] for r in timed)
+    print(json.dumps({"rows": rows, "first_text_p50_s": first[len(first) // 2],
+                      "follow_up_first_text_s": [r["first_text_s"] for r in rows
+                                                 if r.get("follow_up")]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_URL))
