@@ -402,8 +402,8 @@ def _listing_answer(q: str, question: str, k: int, mode: str | None, settings: S
                     sources=sorted(sources, key=lambda s: s.number), timings=timings,
                     standalone_question=query if query != q else None, model="retrieval only")
     if used:
-        answer.text, answer.refused = listing.render(question, matches, possible, settings), False
-        snippets = evidence.select(question, used, settings, budget=0)
+        snippets = listing.clauses(question, used, settings)  # each entry's sentence, once
+        answer.text, answer.refused = listing.render(matches, possible, snippets), False
         answer.citations = [Citation(s.number, s.paper_id, s.title, snippets.get(s.number, ""),
                                      s.number) for s in used]
         answer.claims = quotes.claims(answer)

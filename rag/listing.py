@@ -102,10 +102,13 @@ def choose(question: str, sources: list[Source]) -> tuple[list[Source], list[Sou
     return matches, possible
 
 
-def render(question: str, matches: list[Source], possible: list[Source],
-           settings: Settings) -> str:
+def clauses(question: str, sources: list[Source], settings: Settings) -> dict[int, str]:
+    """Source number → the sentence of its abstract that bears most on the question."""
+    return evidence.select(question, sources, settings, budget=0)
+
+
+def render(matches: list[Source], possible: list[Source], clause: dict[int, str]) -> str:
     """The answer text; sources must already carry their final numbers ([n])."""
-    clause = evidence.select(question, matches + possible, settings, budget=0)
 
     def entry(s: Source) -> str:
         sentence = (clause.get(s.number) or (s.abstract or s.text).split(". ")[0]).strip()
