@@ -17,8 +17,9 @@ The cuts, chosen on the eval's dev listing items only (`python -m eval.listing_b
 * it is *possibly relevant* when it is among the first ``POSSIBLE_RANK`` retrieved and within
   ``POSSIBLE_REL`` of the best.
 
-On dev (18 items, 63 gold papers) matches alone were 0.98 precise at 0.63 recall; with the
-possibly-relevant papers, recall 0.87 at precision 0.74 (retrieval-only numbers).
+On dev (18 items, 65 gold papers) matches alone are 0.93 precise at 0.63 recall; with the
+possibly-relevant papers, 0.79 recall at 0.79 precision (retrieval only, 2026-12-01; the test
+split, reported only: 0.35 / 0.78 and 0.67 / 0.46 — see the README).
 """
 
 from __future__ import annotations
