@@ -152,6 +152,9 @@ def markdown(summary: dict, rows: list[dict], previous: dict | None = None) -> s
               + ("the frozen held-out questions nobody tunes on._" if meta.get("split") == "test"
                  else "tune freely on these._" if meta.get("split") == "dev"
                  else "dev and test together._"), ""]
+    if meta.get("partial"):
+        lines += [f"> **Partial run: {meta['partial']}** (stopped by its time budget; kinds were "
+                  "taken in turn, so each is sampled). Continue with `--resume`.", ""]
     cal = summary.get("calibration")
     if cal and cal.get("splits"):
         parts = []

@@ -86,6 +86,19 @@ def even_slice(rows: list[dict], how_many) -> list[dict]:
     return [r for r in rows if id(r) in keep]
 
 
+def round_robin(rows: list[dict]) -> list[dict]:
+    """The items one kind at a time in turn (file order within a kind): a run stopped early,
+    by a time budget or a kill, is still a sample of every kind rather than of the first few."""
+    by_kind: dict[str, list[dict]] = {}
+    for r in rows:
+        by_kind.setdefault(r.get("kind", "?"), []).append(r)
+    queues = list(by_kind.values())
+    out: list[dict] = []
+    for i in range(max((len(q) for q in queues), default=0)):
+        out.extend(q[i] for q in queues if i < len(q))
+    return out
+
+
 def check_questions(questions: list[dict], settings: Settings) -> list[str]:
     """Data problems worth knowing before reading any score: gold titles that are not in the
     corpus (their recall is 0 whatever the system does) and key facts found in no gold abstract."""
@@ -387,9 +400,13 @@ def run(questions_path: Path | str | None = None, out_dir: Path | str | None = N
         limit: int | None = None, kinds: list[str] | None = None,
         per_kind: int | None = None, settings: Settings | None = None, judge: bool = True,
         baseline: bool = False, split: str | None = "test",
-        progress: bool = True, runs_root: Path | str | None = None) -> dict:
+        progress: bool = True, runs_root: Path | str | None = None,
+        time_budget_s: float | None = None) -> dict:
     """Evaluate ``questions_path`` into ``out_dir`` (default: a new ``eval/runs/<timestamp>``);
-    return the summary (also written to summary.json, with report.md and PNG plots)."""
+    return the summary (also written to summary.json, with report.md and PNG plots).
+
+    With ``time_budget_s`` no new item is started once that many seconds have passed; the
+    summary then covers the items done so far (``meta.partial``) and ``--resume`` continues."""
     from tqdm import tqdm
 
     from eval import report
@@ -406,7 +423,7 @@ def run(questions_path: Path | str | None = None, out_dir: Path | str | None = N
     out, previous, managed = _prepare(out_dir, Path(runs_root or DEFAULT_RUNS))
     results_path = out / "results.jsonl"
     done = _read_results(results_path)
-    todo = [q for q in questions if q["id"] not in done]
+    todo = round_robin([q for q in questions if q["id"] not in done])
     the_judge = Judge(settings) if judge else None
     k = settings.top_k
 
@@ -416,6 +433,8 @@ def run(questions_path: Path | str | None = None, out_dir: Path | str | None = N
             tqdm(total=len(questions), initial=len(questions) - len(todo), desc="eval",
                  unit="q", disable=not progress, file=sys.stderr) as bar:
         for item in todo:
+            if time_budget_s is not None and time.perf_counter() - t0 >= time_budget_s:
+                break
             bar.set_postfix_str(item["id"])
             try:
                 row = evaluate_item(item, settings, the_judge, baseline, k)
@@ -431,6 +450,9 @@ def run(questions_path: Path | str | None = None, out_dir: Path | str | None = N
             bar.update(1)
 
     rows = [done[q["id"]] for q in questions if q["id"] in done]
+    if not rows and time_budget_s is not None:
+        raise BadInput("The time budget ran out before the first item finished; nothing to "
+                       "report (results so far are kept; rerun with --resume).")
     summary = summarize(rows, k)
     summary["calibration"] = _calibration(the_judge, questions_path, limit, out)
     summary["meta"] = {
@@ -442,6 +464,8 @@ def run(questions_path: Path | str | None = None, out_dir: Path | str | None = N
         "retrieval_mode": settings.retrieval_mode, "top_k": k, "baseline": baseline,
         "new_items": len(todo) - len(errors), "seconds": round(time.perf_counter() - t0, 1),
         "previous": str(previous) if previous else None, "out": str(out),
+        "partial": (None if len(rows) == len(questions)
+                    else f"{len(rows)} of {len(questions)} selected items"),
     }
     summary["errors"] = errors
     summary["data_warnings"] = check_questions(questions, settings)
@@ -494,6 +518,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--baseline", action="store_true",
                    help="also answer without retrieval, for comparison")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                   help="start no new item after this many minutes, then report what is done "
+                        "(kinds are taken in turn, so a partial run still covers each kind)")
     p.add_argument("--retrieval", action="store_true",
                    help="retrieval only, no LLM: every fusion rule side by side per split and "
                         "kind, plus the name probes (eval/retrieval_bench.py)")
@@ -533,7 +560,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         summary = run(args.questions, out, limit=args.limit, kinds=kinds,
                       per_kind=args.per_kind, split=args.split,
                       settings=load_settings(), judge=not args.no_judge,
-                      baseline=args.baseline, progress=not args.no_progress)
+                      baseline=args.baseline, progress=not args.no_progress,
+                      time_budget_s=None if args.time_budget is None else args.time_budget * 60)
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -270,3 +270,41 @@ def test_per_kind_slice_covers_every_kind_evenly():
     part = load_questions(DEFAULT_SET, per_kind=2)
     assert Counter(q["kind"] for q in part) == {k: 2 for k in {q["kind"] for q in full}}
     assert part == load_questions(DEFAULT_SET, per_kind=2)  # deterministic
+
+
+def test_round_robin_takes_each_kind_in_turn():
+    from eval.runner import round_robin
+
+    rows = [{"id": i, "kind": k} for i, k in enumerate("aaabbc")]
+    assert [r["id"] for r in round_robin(rows)] == [0, 3, 5, 1, 4, 2]
+
+
+def test_time_budget_stops_early_reports_partial_and_resumes(fake_settings, llm, qset, tmp_path,
+                                                             monkeypatch):
+    import types
+
+    from eval import runner
+
+    done = []
+    real = runner.evaluate_item
+
+    def counted(item, *a, **kw):
+        done.append(item["id"])
+        return real(item, *a, **kw)
+
+    # A clock that moves 100 s per evaluated item: a 150 s budget allows exactly two items.
+    monkeypatch.setattr(runner, "evaluate_item", counted)
+    monkeypatch.setattr(runner, "time", types.SimpleNamespace(
+        perf_counter=lambda: 100.0 * len(done), strftime=__import__("time").strftime))
+    out = tmp_path / "run"
+    s = run(qset, out, settings=fake_settings, judge=False, progress=False,
+            runs_root=tmp_path / "runs", time_budget_s=150)
+    assert s["overall"]["n"] == 2 and s["meta"]["partial"] == "2 of 6 selected items"
+    assert "Partial run: 2 of 6" in (out / "report.md").read_text()
+
+    with pytest.raises(runner.BadInput):  # nothing new can start: say so, keep what is done
+        run(qset, tmp_path / "empty", settings=fake_settings, judge=False, progress=False,
+            runs_root=tmp_path / "runs", time_budget_s=0)
+    rest = run(qset, out, settings=fake_settings, judge=False, progress=False,
+               runs_root=tmp_path / "runs")
+    assert rest["overall"]["n"] == 6 and rest["meta"]["partial"] is None
