@@ -21,11 +21,22 @@ from rag.errors import (
 from rag.types import Answer, Citation, Claim, Paper, Quote, Source
 
 __all__ = [
-    "ask", "ask_stream", "retrieve", "ingest", "Answer", "Citation", "Claim", "Paper", "Quote",
+    "ask", "ask_stream", "retrieve", "ingest", "preload", "Answer", "Citation", "Claim", "Paper", "Quote",
     "Source",
     "RagError", "BadInput", "CorpusFormatError", "IndexBusy", "IndexCorrupt", "IndexNotFound",
     "IndexUnavailable", "LLMUnavailable", "ModelNotPrepared", "SettingsError",
 ]
+
+
+def preload() -> None:
+    """Import the modules that answer, retrieve and ingest, now, in the calling thread.
+
+    They load lazily so `import rag` stays fast, but a server must not let its first requests
+    race to import them: llama-index's package has import cycles, and a second thread importing
+    it while the first is half-way gets "cannot import name … from partially initialized module"
+    (seen on a fresh `make run`: the page header's load and the first question arrived together
+    and the header failed). Servers call this once before they accept requests."""
+    from rag import answer, ingestion, retrieval  # noqa: F401
 
 
 def __getattr__(name):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, FLAGS, ROOT, free_port, subprocess_env
+from conftest import CORPUS, FLAGS, ROOT, fake_env, free_port, subprocess_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -123,3 +123,23 @@ def test_cold_start_embedded_index(chromium, real_home, tmp_path):
 def test_cold_start_chroma_server(chromium, real_home, chroma_server, tmp_path):
     env = _env(real_home, RAG_CHROMA_HOST="127.0.0.1", RAG_CHROMA_PORT=str(chroma_server))
     _cold_start(chromium, env, tmp_path)
+
+
+def test_ui_imports_the_answer_path_before_it_serves(tmp_path):
+    """The first requests of a fresh page arrive together (header, tabs, question); if they were
+    the first to import llama-index, one of them got "cannot import name … from partially
+    initialized module" (a fresh `make run`). launch() imports the answer path up front."""
+    code = (
+        "import sys, gradio\n"
+        "gradio.Blocks.launch = lambda self, **kw: None\n"
+        "from ui import app\n"
+        "app.launch()\n"
+        "need = ['rag.answer', 'rag.retrieval', 'rag.ingestion', 'llama_index.core']\n"
+        "missing = [m for m in need if m not in sys.modules]\n"
+        "print('missing:', missing)\n"
+        "sys.exit(1 if missing else 0)\n"
+    )
+    env = subprocess_env(**fake_env(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]

@@ -330,6 +330,7 @@ def launch(settings: Settings | None = None, **kwargs) -> gr.Blocks:
     Extra keyword arguments go to `Blocks.launch` (tests pass prevent_thread_lock, quiet)."""
     settings = settings or get_settings()
     auth = tuple(settings.ui_auth.split(":", 1)) if settings.ui_auth else None
+    rag.preload()  # before the page's concurrent first requests can race to import them
     app = build_app(settings)
     app.queue(default_concurrency_limit=CONCURRENCY)
     options = dict(
