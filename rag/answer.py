@@ -310,7 +310,10 @@ def ask_stream(
 
     yield Status("retrieving", "Searching the papers…")
     unknown = unknown_names(q, settings) if settings.refuse_unknown_names else []
-    if not (turns or unknown) and settings.listing_answers and listing.is_listing(standalone):
+    # A new "which papers …" question in an ongoing chat is a listing too; only one that leans
+    # on the conversation ("which of them …") is answered as a follow-up.
+    if (not unknown and settings.listing_answers and listing.is_listing(standalone)
+            and not (turns and refers_back(q))):
         yield from _listing_answer(q, standalone, max(k, settings.listing_k), mode, settings,
                                    timings, t_start)
         return

@@ -69,6 +69,17 @@ def test_a_listing_is_built_from_retrieval_with_one_sentence_per_paper(fake_sett
     assert all(cl.quotes for cl in a.claims)
 
 
+def test_a_listing_question_in_an_ongoing_chat_is_still_a_listing(fake_settings, llm):
+    # Seen on a fresh start: after one question, "Which papers propose …?" went to the model
+    # as a follow-up and came back as two bare titles.
+    history = [("What does MLTI do?", "MLTI interpolates tasks [1].")]
+    a = rag.ask("Which papers study meta-learning with task interpolation?", history=history)
+    assert llm.history == [] and a.model == "retrieval only" and not a.refused
+    llm.enqueue("Both of them use meta-learning [1].")
+    b = rag.ask("Which of them also use few-shot benchmarks?", history=history)
+    assert llm.history and b.model != "retrieval only"  # leans on the chat: a follow-up
+
+
 def test_a_listing_about_a_topic_no_paper_covers_is_refused_with_the_closest(fake_settings,
                                                                             llm):
     a = rag.ask("Which papers use quantum annealing for protein folding in zebrafish?")
