@@ -21,8 +21,8 @@ from rag.errors import (
 from rag.types import Answer, Citation, Claim, Paper, Quote, Source
 
 __all__ = [
-    "ask", "ask_stream", "retrieve", "ingest", "preload", "Answer", "Citation", "Claim", "Paper", "Quote",
-    "Source",
+    "ask", "ask_stream", "retrieve", "ingest", "preload",
+    "Answer", "Citation", "Claim", "Paper", "Quote", "Source",
     "RagError", "BadInput", "CorpusFormatError", "IndexBusy", "IndexCorrupt", "IndexNotFound",
     "IndexUnavailable", "LLMUnavailable", "ModelNotPrepared", "SettingsError",
 ]

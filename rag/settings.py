@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     ui_host: str = "127.0.0.1"
     ui_port: int = Field(default=7860, ge=1, le=65535)
     ui_auth: str | None = None  # "user:password"
+    # load the embedder, index and local model (and its cache of the system prompt) in the
+    # background when a server starts, so the first question does not wait for them
+    warm_up: bool = True
 
     @field_validator("retrieval_mode", "condense_mode", "verify", "evidence", "fusion",
                      mode="before")

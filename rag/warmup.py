@@ -1,0 +1,49 @@
+"""Warm a long-running server before its first question: embedder, index and local model.
+
+Without it the first question after `make run` pays for loading the embedding model, reading the
+index into BM25 and starting llama.cpp, and then for the model reading the whole system prompt
+(~250 tokens, several seconds on a 2-core laptop). The warm-up does all of that in a background
+thread while the user reads the page; the model server keeps the system prompt's tokens in its
+prompt cache, so the first real prompt, which starts with the same system message, only reads
+what follows it. Everything here is best effort: a failure is logged and the question that
+follows reports it properly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def warm_up(settings: Settings) -> dict[str, bool]:
+    """Load what the first answer needs; returns which parts succeeded (for tests and logs)."""
+    from rag.answer import build_messages
+    from rag.llm import get_model
+    from rag.retrieval import retrieve
+
+    done = {"retrieval": False, "model": False}
+    try:
+        retrieve("warm up the retriever", k=1, settings=settings)
+        done["retrieval"] = True
+    except Exception as e:  # the header and the first question say what is wrong
+        log.info("warm-up: retrieval not ready (%s)", e)
+    # Only the embedded model: a remote endpoint would bill for the tokens, the fake needs none.
+    if settings.uses_local_llm and settings.provider != "fake":
+        try:
+            # An answer's own messages with no sources: the same system message comes first.
+            get_model(settings).complete(build_messages("Hi", [], settings, context=""),
+                                         max_tokens=1)
+            done["model"] = True
+        except Exception as e:
+            log.info("warm-up: model not ready (%s)", e)
+    return done
+
+
+def start(settings: Settings) -> threading.Thread:
+    t = threading.Thread(target=warm_up, args=(settings,), name="rag-warm-up", daemon=True)
+    t.start()
+    return t
