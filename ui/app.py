@@ -250,19 +250,20 @@ def header(settings: Settings) -> str:
         return fmt.header_markdown(describe(settings), None, "could not read the index")
 
 
-def header_updates(settings: Settings, warm: Future) -> Iterator[str]:
-    """The header on page load: what is loading while the index opens (the first open of
-    Chroma and the first read of its ids take seconds on 2 cores), then the index size."""
+def header_when_ready(settings: Settings, warm: Future) -> str:
+    """The header on page load, once the index has opened (the first open of Chroma and the
+    first read of its ids take seconds on 2 cores; until then the page says what is loading).
+    The first page load uses the warm-up's count; later ones count again, so a re-ingest
+    shows up without a restart."""
     from rag.llm import describe
 
-    if not warm.done():
-        yield fmt.header_loading(describe(settings), f"opening the index at "
-                                 f"{settings.chroma_host or settings.chroma_dir}…")
+    if not getattr(warm, "used", False):
+        warm.used = True  # type: ignore[attr-defined]
         try:
-            warm.result()
+            return fmt.header_markdown(describe(settings), warm.result(timeout=120))
         except Exception:  # header() below reports it
             pass
-    yield header(settings)
+    return header(settings)
 
 
 def load_papers(settings: Settings) -> tuple[list[Paper], str]:
@@ -297,8 +298,10 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE, fill_width=True) as app:
         gr.Markdown(f"## {TITLE}\nAnswers come only from the papers in this collection and cite "
                     "them as [n]; the cited passages are listed beside the chat.")
-        header_line = gr.Markdown(fmt.header_loading(describe(settings), "starting…"),
-                                  elem_id="header-line")
+        header_line = gr.Markdown(
+            fmt.header_loading(describe(settings), "opening the index at "
+                               f"{settings.chroma_host or settings.chroma_dir}…"),
+            elem_id="header-line")
         last = gr.State(None)  # the last Answer, to re-render the panel when settings change
         conv = gr.State([])  # plain conversation (final answer texts) for follow-ups
         store = gr.BrowserState(chats.empty(), storage_key=chats.STORAGE_KEY,
@@ -391,16 +394,13 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         save_inputs = [store, chat_id, chatbot, conv, answers, last]
         save_outputs = [store, chat_id, answers, past, md_box]
         private: dict[str, Any] = {"api_visibility": "private"}
-        runs = [
-            msg.submit(_respond, chat_inputs, chat_outputs, **private)
-            .then(save_chat, save_inputs, save_outputs, queue=False, **private),
-            send.click(_respond, chat_inputs, chat_outputs, **private)
-            .then(save_chat, save_inputs, save_outputs, queue=False, **private),
-        ]
+        runs = [msg.submit(_respond, chat_inputs, chat_outputs, **private),
+                send.click(_respond, chat_inputs, chat_outputs, **private)]
         for button, question in zip(example_buttons, EXAMPLES):
             runs.append(button.click(lambda q=question: q, None, msg, queue=False, **private)
-                        .then(_respond, chat_inputs, chat_outputs, **private)
-                        .then(save_chat, save_inputs, save_outputs, queue=False, **private))
+                        .then(_respond, chat_inputs, chat_outputs, **private))
+        for run in list(runs):  # each finished turn is written to the browser's store
+            run.then(save_chat, save_inputs, save_outputs, queue=False, **private)
 
         def _new_chat():
             return (*new_chat(), None, {}, gr.update(value=None), "", gr.update(visible=False))
@@ -445,11 +445,9 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
 
         # Header and report are read on each page load: a re-ingest or a new eval run shows up
         # without restarting the app.
-        def _header():
-            yield from header_updates(settings, warm)
-
         # Not queued behind the chat's workers: it only waits for the index to open.
-        app.load(_header, None, header_line, concurrency_limit=None, **private)
+        app.load(lambda: header_when_ready(settings, warm), None, header_line, queue=False,
+                 **private)
         app.load(_eval, None, [report, charts], queue=False, api_visibility="private")
         refresh.click(_eval, None, [report, charts], queue=False, api_visibility="private")
 
