@@ -12,7 +12,8 @@ import urllib.request
 
 import pytest
 
-from conftest import fake_env, free_port, subprocess_env
+from conftest import CORPUS, fake_env, free_port, subprocess_env
+from rag.corpus import load_corpus
 
 pytestmark = pytest.mark.integration
 QUESTION = "Which paper interpolates tasks for meta-learning?"
@@ -53,11 +54,14 @@ def _llm(tmp_path, url, *args: str) -> str:
 
 
 def test_llm_cli_answers_with_a_citation_and_follows_up(rag_serve, tmp_path):
+    titles = {p.title for p in load_corpus(CORPUS)}
     out = _llm(tmp_path, rag_serve, "-m", "papers", QUESTION)
-    assert "[1]" in out and "\n[1] Meta-Learning with Fewer Tasks through Task Interpolation" in out
+    body, refs = out.strip().split("\n\n", 1)
+    assert "[1]" in body  # the marker in the text, and its paper in the reference list
+    assert refs.startswith("[1] ") and refs.splitlines()[0][4:] in titles
     # `llm -c` continues the conversation: it sends the earlier turns as messages.
     follow = _llm(tmp_path, rag_serve, "-c", "How many tasks does it need?")
-    assert "[1]" in follow
+    assert "[1]" in follow and follow.strip().splitlines()[-1][4:] in titles
     # --no-stream takes the plain completion path
     plain = _llm(tmp_path, rag_serve, "-m", "papers", "--no-stream", QUESTION)
     assert plain.strip().splitlines()[-1].startswith("[1] ")
