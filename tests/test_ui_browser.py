@@ -69,7 +69,9 @@ def test_chat_streams_a_cited_answer_and_a_follow_up(chromium, server, shots, ll
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(30_000)
             page.goto(url)
-            expect(page.locator("#header-line")).to_contain_text("papers")
+            # The header says "loading — opening the index" until the count is known (seconds
+            # on a loaded 2-core machine).
+            expect(page.locator("#header-line")).to_contain_text("papers", timeout=30_000)
             box = page.locator("#question textarea")
             panel = page.locator("#sources-panel")
             chat = page.locator("#chat")

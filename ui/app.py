@@ -9,6 +9,10 @@ Safety: binds settings.ui_host (127.0.0.1 by default), never `share`, optional l
 RAG_UI_AUTH=user:password. Every error becomes a chat message (or, for the API, a `gr.Error`
 with the readable message): no traceback reaches a user and the app keeps running.
 
+Past chats live in the browser (ui/chats.py, gr.BrowserState), so a chat and its sources come
+back after a reload or a restart; 👍/👎 on an answer is stored by rag/feedback.py with an
+optional comment; "Copy as Markdown" copies the last answer with its references.
+
 API: `/ask` (gradio_client) takes question, history, top_k, mode and returns a JSON object
 {text, sources: [{number, title, paper_id, snippet, score, similarity}], refused, ...}.
 """
