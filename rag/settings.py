@@ -117,6 +117,18 @@ class Settings(BaseSettings):
     # background when a server starts, so the first question does not wait for them
     warm_up: bool = True
 
+    # --- OpenAI-compatible server (`rag serve`, rag/server.py)
+    serve_host: str = "127.0.0.1"
+    serve_port: int = Field(default=8710, ge=1, le=65535)
+    serve_model: str = "rag-papers"  # the model id clients ask for
+    api_key: str | None = None  # when set, clients must send "Authorization: Bearer <key>"
+    # answers in flight at once; more requests wait for a thread (the local LLM answers one at
+    # a time anyway: this bounds memory, not throughput)
+    serve_threads: int = Field(default=32, ge=1, le=512)
+
+    # --- feedback (rag/feedback.py)
+    feedback_path: Path | None = None  # default: <home>/.feedback/feedback.jsonl
+
     @field_validator("retrieval_mode", "condense_mode", "verify", "evidence", "fusion",
                      mode="before")
     @classmethod
@@ -143,6 +155,11 @@ class Settings(BaseSettings):
             raise ValueError("must be 'minilm' or 'fake'")
         return v
 
+    @field_validator("api_key")
+    @classmethod
+    def _key(cls, v: str | None) -> str | None:
+        return v.strip() or None if v is not None else None
+
     @field_validator("ui_auth")
     @classmethod
     def _auth(cls, v: str | None) -> str | None:
@@ -164,6 +181,10 @@ class Settings(BaseSettings):
     @property
     def chroma_dir(self) -> Path:
         return self.chroma_path or self.home / ".index" / "chroma"
+
+    @property
+    def feedback_file(self) -> Path:
+        return self.feedback_path or self.home / ".feedback" / "feedback.jsonl"
 
     @property
     def gguf_path(self) -> Path:

@@ -190,8 +190,8 @@ def test_panel_keeps_uncited_papers_apart_and_collapsed():
 def test_answer_json_is_plain_data():
     data = fmt.answer_json(_answer())
     assert data["sources"] == [{"number": 1, "title": "Cited Paper", "paper_id": "id-1",
-                                "snippet": "Cited passage one.", "quotes": [], "score": 0.03,
-                                "similarity": 0.6}]
+                                "snippet": "Cited passage one.", "listing_date": None,
+                                "quotes": [], "score": 0.03, "similarity": 0.6}]
     assert data["refused"] is False and data["searched"][0]["title"].startswith("Other")
 
 

@@ -7,6 +7,7 @@ Playwright's own browser download is blocked on these machines, so the test uses
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -68,7 +69,9 @@ def test_chat_streams_a_cited_answer_and_a_follow_up(chromium, server, shots, ll
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(30_000)
             page.goto(url)
-            expect(page.locator("#header-line")).to_contain_text("papers")
+            # The header says "loading — opening the index" until the count is known (seconds
+            # on a loaded 2-core machine).
+            expect(page.locator("#header-line")).to_contain_text("papers", timeout=30_000)
             box = page.locator("#question textarea")
             panel = page.locator("#sources-panel")
             chat = page.locator("#chat")
@@ -108,5 +111,97 @@ def test_chat_streams_a_cited_answer_and_a_follow_up(chromium, server, shots, ll
             expect(table).to_contain_text("Meta-Learning with Fewer Tasks through Task")
             expect(page.locator("#paper-abstract")).to_contain_text("task interpolation (MLTI)")
             shots(page, "3-papers")
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def fresh_server(fake_settings, tmp_path):
+    """The app with its own feedback file; started again by ``restart`` on the same port."""
+    from ui.app import launch
+
+    settings = fake_settings.with_overrides(ui_port=_free_port(),
+                                            feedback_path=tmp_path / "feedback.jsonl")
+    apps = [launch(settings, prevent_thread_lock=True, quiet=True)]
+
+    def restart():
+        apps[-1].close()
+        apps.append(launch(settings, prevent_thread_lock=True, quiet=True))
+
+    try:
+        yield f"http://127.0.0.1:{settings.ui_port}/", settings, restart
+    finally:
+        apps[-1].close()
+
+
+def test_a_chat_survives_reload_and_restart_and_takes_feedback(chromium, fresh_server, shots):
+    from playwright.sync_api import expect, sync_playwright
+
+    from rag.feedback import FeedbackStore
+
+    url, settings, restart = fresh_server
+    expected = rag.ask(QUESTION, settings=settings)
+    cited_title = expected.citations[0].title
+    screenshots = ROOT / "docs" / "screenshots"
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=FLAGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url[:-1])
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(url)
+            # The index size replaces "loading — opening the index" once it is known.
+            expect(page.locator("#header-line")).to_contain_text("papers", timeout=60_000)
+            box = page.locator("#question textarea")
+            panel = page.locator("#sources-panel")
+            chat = page.locator("#chat")
+            box.fill(QUESTION)
+            box.press("Enter")
+            expect(panel).to_contain_text(f"[1] {cited_title}", timeout=60_000)
+            expect(box).to_be_enabled()
+            page.wait_for_timeout(500)  # the store is written after the answer
+
+            # Reload the page, then restart the app: the chat and its sources come back.
+            for step in ("reload", "restart"):
+                if step == "restart":
+                    restart()
+                page.reload()
+                expect(chat).to_contain_text(QUESTION, timeout=30_000)
+                expect(chat).to_contain_text("[1]")
+                expect(panel).to_contain_text(f"[1] {cited_title}")
+                expect(panel.locator("blockquote").first).to_be_visible()
+            expect(page.get_by_role("combobox", name="Past chats")).to_have_value(
+                re.compile(re.escape(QUESTION)))
+            shots(page, "4-restored-chat")
+            page.screenshot(path=str(screenshots / "restored-chat.png"))
+
+            # 👎 with a comment on the restored answer.
+            chat.get_by_role("button", name="Dislike").first.click()
+            expect(page.locator("#feedback-note")).to_contain_text("Recorded")
+            page.locator("#feedback-comment textarea").fill("It should also cite MetaModulation")
+            page.locator("#feedback-send").click()
+            expect(page.locator("#feedback-note")).to_contain_text("Comment saved")
+            (item,) = FeedbackStore(settings.feedback_file).items()
+            assert item["rating"] == "down" and item["question"] == QUESTION
+            assert item["comment"] == "It should also cite MetaModulation"
+            page.locator("#feedback-box").scroll_into_view_if_needed()
+            shots(page, "5-feedback")
+            page.screenshot(path=str(screenshots / "feedback.png"))
+
+            # Copy as Markdown: the answer with its references.
+            page.get_by_text("Copy as Markdown", exact=True).first.click()
+            page.locator("#copy-markdown").click()
+            copied = page.evaluate("navigator.clipboard.readText()")
+            assert copied.startswith(f"**Q:** {QUESTION}")
+            assert f"[1] {cited_title}" in copied
+
+            # Delete the chat: it is gone from the list and does not come back on reload.
+            page.locator("#delete-chat").click()
+            expect(chat).not_to_contain_text(QUESTION)
+            page.reload()
+            expect(page.locator("#header-line")).to_contain_text("papers", timeout=60_000)
+            expect(chat).not_to_contain_text(QUESTION)
         finally:
             browser.close()

@@ -9,6 +9,10 @@ Safety: binds settings.ui_host (127.0.0.1 by default), never `share`, optional l
 RAG_UI_AUTH=user:password. Every error becomes a chat message (or, for the API, a `gr.Error`
 with the readable message): no traceback reaches a user and the app keeps running.
 
+Past chats live in the browser (ui/chats.py, gr.BrowserState), so a chat and its sources come
+back after a reload or a restart; 👍/👎 on an answer is stored by rag/feedback.py with an
+optional comment; "Copy as Markdown" copies the last answer with its references.
+
 API: `/ask` (gradio_client) takes question, history, top_k, mode and returns a JSON object
 {text, sources: [{number, title, paper_id, snippet, score, similarity}], refused, ...}.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,7 @@ from rag.errors import RagError
 from rag.memory import limit_arenas, release_free_memory
 from rag.settings import RETRIEVAL_MODES, Settings, get_settings
 from rag.types import Answer, Paper, Status
+from ui import chats
 from ui import format as fmt
 
 log = logging.getLogger(__name__)
@@ -163,6 +169,77 @@ def api_ask(
     return fmt.answer_json(answer)
 
 
+# --- feedback and export
+
+def record_feedback(data: gr.LikeData, answers: dict | None, settings: Settings
+                    ) -> tuple[Any, str | None]:
+    """A 👍/👎 on an answer: stored at once (rag/feedback.py); the comment box opens."""
+    from rag.feedback import FeedbackStore, item_from_answer
+
+    answer = chats.answer_at(answers, data.index)
+    if answer is None or data.liked in (None, ""):
+        return gr.update(visible=False), None
+    rating = "up" if data.liked in (True, "Like") else "down"
+    try:
+        rec = FeedbackStore(settings.feedback_file).record(item_from_answer(answer), rating,
+                                                           settings, client="ui")
+    except (RagError, OSError) as e:
+        return gr.update(visible=True, value=fmt.error_markdown(f"Feedback not saved: {e}")), None
+    note = "👍 Thanks — recorded." if rating == "up" else (
+        "👎 Recorded. What was wrong or missing? (optional: it goes into the eval drafts)")
+    return gr.update(visible=True, value=note), rec["id"]
+
+
+def add_comment(comment: str, feedback_id: str | None, settings: Settings) -> tuple[Any, Any]:
+    from rag.feedback import FeedbackStore
+
+    if not feedback_id or not (comment or "").strip():
+        return gr.update(), gr.update()
+    try:
+        FeedbackStore(settings.feedback_file).add_comment(feedback_id, comment)
+    except (RagError, OSError) as e:
+        return gr.update(value=fmt.error_markdown(f"Comment not saved: {e}")), gr.update()
+    return gr.update(value="Comment saved — thank you."), gr.update(value="")
+
+
+def markdown_of(answer: Answer | None) -> str:
+    from rag.render import answer_markdown
+
+    return answer_markdown(answer) if answer is not None else ""
+
+
+# --- past chats (ui/chats.py)
+
+def save_chat(store, chat_id, chat, conv, answers, last: Answer | None):
+    store, chat_id, answers = chats.save(store, chat_id, chat, conv, answers, last)
+    return (store, chat_id, answers, gr.update(choices=chats.choices(store), value=chat_id),
+            markdown_of(last))
+
+
+def open_chat(store, chat_id, show_uncited: bool):
+    record = chats.get(store, chat_id)
+    if record is None:
+        return ([], [], fmt.EMPTY_PANEL, None, None, {}, gr.update(choices=chats.choices(store)),
+                "")
+    last = chats.last_answer(record)
+    return (record.get("chat") or [], record.get("conv") or [],
+            _panel(last, show_uncited) if last else fmt.EMPTY_PANEL, last, chat_id,
+            record.get("answers") or {}, gr.update(choices=chats.choices(store), value=chat_id),
+            markdown_of(last))
+
+
+def restore(store, show_uncited: bool):
+    """Page load: reopen the chat that was open."""
+    store = chats.valid(store)
+    return open_chat(store, store.get("current"), show_uncited)
+
+
+def delete_chat(store, chat_id):
+    store = chats.delete(store, chat_id)
+    return (store, [], [], fmt.EMPTY_PANEL, None, None, {},
+            gr.update(choices=chats.choices(store), value=None), "")
+
+
 # --- data for the header and the other tabs
 
 def header(settings: Settings) -> str:
@@ -176,6 +253,22 @@ def header(settings: Settings) -> str:
     except Exception:
         log.exception("could not read index stats")
         return fmt.header_markdown(describe(settings), None, "could not read the index")
+
+
+def header_when_ready(settings: Settings, warm: Future) -> str:
+    """The header on page load, once the index has opened (the first open of Chroma and the
+    first read of its ids take seconds on 2 cores; until then the page says what is loading).
+    The first page load uses the warm-up's count; later ones count again, so a re-ingest
+    shows up without a restart."""
+    from rag.llm import describe
+
+    if not getattr(warm, "used", False):
+        warm.used = True  # type: ignore[attr-defined]
+        try:
+            return fmt.header_markdown(describe(settings), warm.result(timeout=120))
+        except Exception:  # header() below reports it
+            pass
+    return header(settings)
 
 
 def load_papers(settings: Settings) -> tuple[list[Paper], str]:
@@ -198,19 +291,29 @@ def eval_view(settings: Settings) -> tuple[str, list[tuple[str, str]]]:
 # --- the app
 
 def build_app(settings: Settings | None = None) -> gr.Blocks:
+    from rag.ingestion import index_stats
     from rag.llm import describe
 
     settings = settings or get_settings()
+    # Open the index while the page loads, so the header shows its size as soon as it is known.
+    warm = ThreadPoolExecutor(1, thread_name_prefix="warm-index").submit(index_stats, settings)
     papers, corpus_error = load_papers(settings)
     by_title = {p.title: p for p in papers}
 
     with gr.Blocks(title=TITLE, fill_width=True) as app:
         gr.Markdown(f"## {TITLE}\nAnswers come only from the papers in this collection and cite "
                     "them as [n]; the cited passages are listed beside the chat.")
-        header_line = gr.Markdown(fmt.header_markdown(describe(settings), None, "loading…"),
-                                  elem_id="header-line")
+        header_line = gr.Markdown(
+            fmt.header_loading(describe(settings), "opening the index at "
+                               f"{settings.chroma_host or settings.chroma_dir}…"),
+            elem_id="header-line")
         last = gr.State(None)  # the last Answer, to re-render the panel when settings change
         conv = gr.State([])  # plain conversation (final answer texts) for follow-ups
+        store = gr.BrowserState(chats.empty(), storage_key=chats.STORAGE_KEY,
+                                secret=chats.secret(settings.home))
+        chat_id = gr.State(None)  # the open chat's id in the store
+        answers = gr.State({})  # the open chat's Answers by message index (feedback, export)
+        feedback_id = gr.State(None)  # the last rating, for its comment
 
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
@@ -218,7 +321,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                     with gr.Column(scale=3):
                         chatbot = gr.Chatbot(
                             label="Conversation", height=520, elem_id="chat",
-                            feedback_options=None, buttons=["copy"],
+                            feedback_options=("Like", "Dislike"), buttons=["copy"],
                             placeholder="Ask a question about the ML papers in the collection.",
                         )
                         with gr.Row():
@@ -230,6 +333,28 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                             send = gr.Button("Ask", variant="primary", scale=1, min_width=80)
                             clear = gr.Button("New chat", scale=1, min_width=80,
                                               elem_id="new-chat")
+                        with gr.Column(visible=False, elem_id="feedback-box") as fb_box:
+                            fb_note = gr.Markdown(elem_id="feedback-note")
+                            with gr.Row():
+                                fb_comment = gr.Textbox(
+                                    placeholder="Optional comment: which paper should it have "
+                                    "cited, what is wrong…", show_label=False, scale=5,
+                                    elem_id="feedback-comment", max_lines=3)
+                                fb_send = gr.Button("Send comment", scale=1, min_width=80,
+                                                    elem_id="feedback-send")
+                        with gr.Row():
+                            past = gr.Dropdown([], value=None, label="Past chats",
+                                               elem_id="past-chats", scale=4,
+                                               allow_custom_value=False)
+                            delete = gr.Button("Delete chat", size="sm", scale=1,
+                                               min_width=80, elem_id="delete-chat")
+                        with gr.Accordion("Copy as Markdown", open=False,
+                                          elem_id="markdown-export"):
+                            md_box = gr.Code("", language="markdown", interactive=False,
+                                             elem_id="answer-markdown", lines=6,
+                                             label="The last answer with its references")
+                            copy_md = gr.Button("Copy as Markdown", size="sm",
+                                                elem_id="copy-markdown")
                         gr.Markdown("**Try:**")
                         with gr.Row():
                             example_buttons = [gr.Button(q, size="sm") for q in EXAMPLES]
@@ -271,19 +396,41 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
 
         chat_inputs = [msg, chatbot, conv, top_k, mode, show_uncited]
         chat_outputs = [msg, chatbot, panel, conv, last]
-        runs = [
-            msg.submit(_respond, chat_inputs, chat_outputs, api_visibility="private"),
-            send.click(_respond, chat_inputs, chat_outputs, api_visibility="private"),
-        ]
+        save_inputs = [store, chat_id, chatbot, conv, answers, last]
+        save_outputs = [store, chat_id, answers, past, md_box]
+        private: dict[str, Any] = {"api_visibility": "private"}
+        runs = [msg.submit(_respond, chat_inputs, chat_outputs, **private),
+                send.click(_respond, chat_inputs, chat_outputs, **private)]
         for button, question in zip(example_buttons, EXAMPLES):
-            runs.append(button.click(lambda q=question: q, None, msg, queue=False,
-                                     api_visibility="private")
-                        .then(_respond, chat_inputs, chat_outputs, api_visibility="private"))
-        clear.click(new_chat, None, chat_outputs, cancels=runs, queue=False,
-                    api_visibility="private")
+            runs.append(button.click(lambda q=question: q, None, msg, queue=False, **private)
+                        .then(_respond, chat_inputs, chat_outputs, **private))
+        for run in list(runs):  # each finished turn is written to the browser's store
+            run.then(save_chat, save_inputs, save_outputs, queue=False, **private)
+
+        def _new_chat():
+            return (*new_chat(), None, {}, gr.update(value=None), "", gr.update(visible=False))
+
+        reset_outputs = chat_outputs + [chat_id, answers, past, md_box, fb_box]
+        clear.click(_new_chat, None, reset_outputs, cancels=runs, queue=False, **private)
         # The Chatbot's own trash button clears the messages; reset the rest with them.
-        chatbot.clear(new_chat, None, chat_outputs, cancels=runs, queue=False,
-                      api_visibility="private")
+        chatbot.clear(_new_chat, None, reset_outputs, cancels=runs, queue=False, **private)
+
+        opened = [chatbot, conv, panel, last, chat_id, answers, past, md_box]
+        past.input(open_chat, [store, past, show_uncited], opened, queue=False, **private)
+        delete.click(delete_chat, [store, chat_id], [store] + opened, cancels=runs,
+                     queue=False, **private)
+        app.load(restore, [store, show_uncited], opened, queue=False, **private)
+
+        def _like(data: gr.LikeData, answers_):
+            return record_feedback(data, answers_, settings)
+
+        chatbot.like(_like, [answers], [fb_note, feedback_id], queue=False, **private
+                     ).then(lambda: gr.update(visible=True), None, fb_box, queue=False,
+                            **private)
+        fb_send.click(lambda c, f: add_comment(c, f, settings), [fb_comment, feedback_id],
+                      [fb_note, fb_comment], queue=False, **private)
+        copy_md.click(None, [md_box], None, js="(md) => { navigator.clipboard && "
+                      "navigator.clipboard.writeText(md); return []; }", **private)
         show_uncited.change(rerender_panel, [show_uncited, last], panel, queue=False,
                             api_visibility="private")
 
@@ -303,8 +450,9 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
 
         # Header and report are read on each page load: a re-ingest or a new eval run shows up
         # without restarting the app.
-        app.load(lambda: header(settings), None, header_line, queue=False,
-                 api_visibility="private")
+        # Not queued behind the chat's workers: it only waits for the index to open.
+        app.load(lambda: header_when_ready(settings, warm), None, header_line, queue=False,
+                 **private)
         app.load(_eval, None, [report, charts], queue=False, api_visibility="private")
         refresh.click(_eval, None, [report, charts], queue=False, api_visibility="private")
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from rag import render
 from rag.citations import sentence_lines, strip_markers
 from rag.types import Answer, Paper, Source
 
@@ -178,13 +179,7 @@ def sources_markdown(answer: Answer | None, show_uncited: bool = True) -> str:
 
 
 def _evidence_for(answer: Answer, number: int) -> list[tuple[str, str]]:
-    """(quote, the answer sentence it supports) for citation [number], each quote once."""
-    out: dict[str, str] = {}
-    for claim in answer.claims:
-        for q in claim.quotes:
-            if q.citation == number and q.text not in out:
-                out[q.text] = claim.sentence
-    return list(out.items())
+    return render.evidence_for(answer, number)
 
 
 def progress_panel(message: str) -> str:
@@ -205,37 +200,17 @@ def timing_line(answer: Answer) -> str:
 
 def sources_json(answer: Answer) -> list[dict]:
     """Cited sources as plain data (for the API): one entry per [n] in the answer text."""
-    by_num = {s.number: s for s in answer.sources}
-    rows = []
-    for c in answer.citations:
-        s = by_num.get(c.source_number)
-        rows.append({
-            "number": c.number, "title": c.title, "paper_id": c.paper_id, "snippet": c.snippet,
-            "quotes": [{"text": q, "supports": sent}
-                       for q, sent in _evidence_for(answer, c.number)],
-            "score": round(s.score, 6) if s else None,
-            "similarity": round(s.similarity, 4) if s else None,
-        })
-    return rows
+    return render.sources_payload(answer)
 
 
 def answer_json(answer: Answer) -> dict:
-    """The API payload: text, cited sources, refusal flag and what the checks found."""
-    cited = {c.source_number for c in answer.citations}
-    return {
-        "text": answer.text,
-        "sources": sources_json(answer),
-        "refused": answer.refused,
-        "unsupported": list(answer.unsupported),
-        "flagged_numbers": list(answer.flagged_numbers),
-        "claims": [{"sentence": c.sentence, "supported": c.supported,
-                    "quotes": [{"citation": q.citation, "text": q.text} for q in c.quotes]}
-                   for c in answer.claims],
-        "standalone_question": answer.standalone_question,
-        "searched": [{"title": s.title, "paper_id": s.paper_id, "score": round(s.score, 6)}
-                     for s in answer.sources if s.number not in cited],
-        "model": answer.model,
-    }
+    """The API payload (rag/render.py: the same one the OpenAI-compatible server sends)."""
+    return render.answer_payload(answer)
+
+
+def header_loading(model: str, what: str) -> str:
+    """The header while the index opens: what is loading, never "not available"."""
+    return f"**Model:** {md_escape(model)} &nbsp;·&nbsp; **Index:** loading — {md_escape(what)}"
 
 
 def header_markdown(model: str, stats: dict | None, error: str | None = None) -> str:
