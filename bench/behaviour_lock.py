@@ -28,6 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "eval" / "data" / "questions.jsonl"
 FOLLOW_UP = "What data or benchmarks did they evaluate it on?"
+#: What the real local model wrote (its raw drafts, kept by `rag bench levers`): the fake LLM
+#: writes one kind of sentence, these exercise the checker on lists, markers used as names,
+#: marker-only lines and invented numbers.
+DRAFTS = ROOT / "eval" / "reports" / "2026-11-25-levers-full" / "bench.json"
 
 #: (name, which questions: every n-th from offset, Settings overrides, asked as a follow-up)
 VARIANTS: list[tuple[str, int, int, dict, bool]] = [
@@ -77,6 +81,36 @@ def _exact_dense() -> None:
     retrieval._dense = dense
 
 
+def _drafts(items: list[dict], settings) -> list[dict]:
+    """Each recorded draft checked against the fake index's sources for its question:
+    `citations.check`, then the quotes and the cheap verification of the checked answer."""
+    from rag import citations, quotes
+    from rag.retrieval import retrieve
+    from rag.types import Answer
+    from rag.verify import verify_answer
+
+    questions = {q["id"]: q["question"] for q in items}
+    rows = []
+    for lever in json.loads(DRAFTS.read_text())["levers"]["levers"]:
+        for item in lever["items"]:
+            question = questions.get(item["id"])
+            if not item.get("raw") or question is None:
+                continue
+            sources = retrieve(question, settings.top_k, settings=settings)
+            for s in sources:
+                s.shown_to_llm = True
+            checked = citations.check(item["raw"], sources, question=question)
+            answer = Answer(question=question, text=checked.text, citations=checked.citations,
+                            sources=sources, refused=checked.refused,
+                            unsupported=checked.unsupported, raw_text=item["raw"])
+            answer.claims = quotes.claims(answer)
+            rows.append({"id": item["id"], "variant": "draft: " + lever["lever"],
+                         "checked": dataclasses.asdict(checked),
+                         "claims": [dataclasses.asdict(c) for c in answer.claims],
+                         "verify": dataclasses.asdict(verify_answer(answer, claims=False))})
+    return rows
+
+
 def run(out: Path, index: Path | None = None, limit: int | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="behaviour-lock-") as tmp:
         home = index or Path(tmp)
@@ -115,6 +149,9 @@ def run(out: Path, index: Path | None = None, limit: int | None = None) -> int:
                     f.write(json.dumps({"id": item["id"], "variant": name, "events": events},
                                        ensure_ascii=False, sort_keys=True) + "\n")
                     n += 1
+            for row in _drafts(items, base) if limit is None else []:
+                f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+                n += 1
         print(f"{n} answers ({len(items)} questions) -> {out}", file=sys.stderr)
         return n
 

@@ -14,11 +14,12 @@ import statistics
 
 from bench.levers import LEVERS, label, settings_for
 from eval import metrics
-from rag.answer import build_context, select_sources
 from rag.corpus import paper_id
 from rag.ingestion import token_len
+from rag.messages import build_context
 from rag.retrieval import retrieve
 from rag.settings import Settings
+from rag.turns import select_sources
 
 
 def bench_evidence(settings: Settings, questions: list[dict]) -> dict:

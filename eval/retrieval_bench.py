@@ -146,7 +146,7 @@ def probe_misses(pairs: list[tuple[str, str]], cands: list[Candidates],
 
 def refusals(pairs: list[tuple[str, str]], settings: Settings) -> int:
     """Questions the relevance floor refuses before the LLM (no paper selected)."""
-    from rag.answer import select_sources
+    from rag.turns import select_sources
 
     return sum(not select_sources(retrieve(q, settings=settings), settings, q) for q, _ in pairs)
 

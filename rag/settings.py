@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     relative_floor: float = Field(default=0.75, ge=0.0, le=1.0)  # keep papers >= best * this
     passages_per_source: int = Field(default=2, ge=1, le=10)
     context_tokens: int = Field(default=450, ge=100, le=16000)  # evidence budget in the prompt
-    evidence: Literal["sentences", "passages", "abstracts"] = "sentences"  # see rag/answer.py
+    evidence: Literal["sentences", "passages", "abstracts"] = "sentences"  # see rag/messages.py
     # share of the evidence budget the best-ranked paper may fill first (rag/evidence.py)
     evidence_top_share: float = Field(default=0.0, ge=0.0, le=1.0)
 

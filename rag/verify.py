@@ -37,7 +37,7 @@ from typing import Any
 
 import prompts
 from rag import citations
-from rag.citations import MARKER, content_words, split_sentences, strip_markers, support
+from rag.citations import content_words, split_sentences, strip_markers, support
 from rag.errors import LLMUnavailable
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Source
@@ -356,10 +356,7 @@ def verify_answer(answer: Answer, judge: Judge | None = None, *, claims: bool = 
     question = answer.standalone_question or answer.question
 
     for sent in split_sentences(answer.text):
-        shown = []
-        for m in MARKER.finditer(sent):
-            shown += [int(x) for x in re.findall(r"\d+", m.group(1))]
-        shown = [n for n in dict.fromkeys(shown) if n in by_display]
+        shown = [n for n in citations.cited_numbers(sent) if n in by_display]
         body = strip_markers(sent)
         if not body or not re.search(r"\w", body):
             continue
