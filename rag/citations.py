@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rag.thresholds import ATTACH_COVERAGE, MIN_COVERAGE, REPOINT_MARGIN
 from rag.types import Citation, Source
 
 MARKER = re.compile(r"\[(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\]", re.I)
@@ -274,8 +275,8 @@ class Sentence:
     bad_terms: list[str] = field(default_factory=list)
 
 
-def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
-          min_coverage: float = 0.5, question: str = "") -> CheckedAnswer:
+def check(text: str, sources: list[Source], attach_threshold: float = ATTACH_COVERAGE,
+          min_coverage: float = MIN_COVERAGE, question: str = "") -> CheckedAnswer:
     """Turn the model's raw text into a checked answer (see module docstring): parse → attach →
     support → render. ``question``: its words do not count as the sentence's claims
     (`word_coverage`)."""
@@ -341,7 +342,7 @@ def attach(sent: Sentence, sources: list[Source], question: str, threshold: floa
         # the cited papers share little of the sentence and another paper holds nearly all
         # of it, the citation is re-pointed there (ALCE-style precision repair).
         cited_cov = max(cov[n] for n in explicit)
-        if cov[best] >= threshold and cov[best] - cited_cov >= 0.3:
+        if cov[best] >= threshold and cov[best] - cited_cov >= REPOINT_MARGIN:
             explicit = [best]
     cited = list(explicit)
     if not cited and best is not None and cov[best] >= threshold:

@@ -16,6 +16,7 @@ from rag import evidence
 from rag.guard import neutralise
 from rag.ingestion import token_len
 from rag.settings import Settings
+from rag.thresholds import MAX_ANSWER_SENTENCES
 from rag.types import Source
 
 
@@ -73,7 +74,7 @@ def as_question(text: str) -> str:
 
 def build_messages(question: str, selected: list[Source], settings: Settings,
                    context: str | None = None, earlier: str | None = None) -> list[dict]:
-    system = prompts.render("answer_system", max_sentences=4)
+    system = prompts.render("answer_system", max_sentences=MAX_ANSWER_SENTENCES)
     sources = context if context is not None else build_context(selected, settings, question)
     if earlier:
         user = prompts.render("answer_followup", sources=sources, earlier=earlier,

@@ -23,6 +23,7 @@ from rag.messages import build_context
 from rag.names import mentions
 from rag.retrieval import retrieve, unique_names
 from rag.settings import Settings
+from rag.thresholds import CONDENSE_ANSWER_CHARS, CONDENSE_MAX_TOKENS
 from rag.types import Source
 
 History = Iterable[dict | tuple | list]
@@ -78,11 +79,11 @@ def condense(question: str, history: list[tuple[str, str]], settings: Settings) 
     lines = []
     for user, assistant in history[-2:]:
         lines.append(f"User: {user}")
-        short = re.sub(r"\s*\[\d+\]", "", assistant)[:400]
+        short = re.sub(r"\s*\[\d+\]", "", assistant)[:CONDENSE_ANSWER_CHARS]
         lines.append(f"Assistant: {short}")
     msg = prompts.render("condense", history="\n".join(lines), question=question)
     out = get_model(settings).complete(
-        [{"role": "user", "content": msg}], max_tokens=80, stop=["\n"]
+        [{"role": "user", "content": msg}], max_tokens=CONDENSE_MAX_TOKENS, stop=["\n"]
     ).strip().strip('"')
     out = re.sub(r"^(standalone question:)\s*", "", out, flags=re.I).strip()
     return out if len(out) >= 3 else question
