@@ -14,11 +14,12 @@ import statistics
 
 from bench.levers import LEVERS, label, settings_for
 from eval import metrics
-from rag.answer import build_context, select_sources
 from rag.corpus import paper_id
 from rag.ingestion import token_len
+from rag.messages import build_context
 from rag.retrieval import retrieve
 from rag.settings import Settings
+from rag.turns import select_sources
 
 
 def bench_evidence(settings: Settings, questions: list[dict]) -> dict:
@@ -44,10 +45,10 @@ def bench_evidence(settings: Settings, questions: list[dict]) -> dict:
             "overrides": lv.overrides,
             "tokens_p50": statistics.median(r["tokens"] for r in per),
             "tokens_mean": round(statistics.mean(r["tokens"] for r in per)),
-            "key_facts_in_prompt": round(metrics.mean(r["key_facts"] for r in per), 3),
-            "gold_paper_in_prompt": round(metrics.mean(r["gold_shown"] for r in per), 3),
-            "by_kind": {k: round(metrics.mean(r["key_facts"] for r in per if r["kind"] == k), 3)
-                        for k in kinds},
+            "key_facts_in_prompt": round(metrics.mean(r["key_facts"] for r in per) or 0.0, 3),
+            "gold_paper_in_prompt": round(metrics.mean(r["gold_shown"] for r in per) or 0.0, 3),
+            "by_kind": {k: round(metrics.mean(r["key_facts"] for r in per if r["kind"] == k)
+                                 or 0.0, 3) for k in kinds},
             "items": per,
         })
     return {"questions": len(items), "levers": rows}

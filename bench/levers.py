@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.timing import server_start_s, timed_answer
 from eval import metrics
@@ -98,7 +99,7 @@ class _PromptProbe:
     def __init__(self, break_cache: bool):
         from rag import answer
 
-        self.answer = answer
+        self.answer: Any = answer  # its build_messages is swapped for the probe
         self.original = answer.build_messages
         self.break_cache = break_cache
         self.tokens: list[int] = []

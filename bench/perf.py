@@ -63,7 +63,8 @@ def bench_retrieval(settings: Settings, questions: list[dict], k: int = 5) -> di
     out: dict = {"questions": len(items), "k": k}
     retrieve("warm-up", k=k, settings=settings)
     for mode in ("dense", "bm25", "hybrid"):
-        lat, hits, rr, full = [], 0, 0.0, 0
+        lat: list[float] = []
+        hits, rr, full = 0.0, 0.0, 0
         for q in items:
             gold = {paper_id(t) for t in q["gold_titles"]}
             t0 = time.perf_counter()
@@ -83,8 +84,8 @@ def bench_retrieval(settings: Settings, questions: list[dict], k: int = 5) -> di
     by_kind: dict[str, list] = {}
     for q in items:
         gold = {paper_id(t) for t in q["gold_titles"]}
-        got = {s.paper_id for s in retrieve(q["question"], k=k, settings=settings)}
-        by_kind.setdefault(q.get("kind", "?"), []).append(len(gold & got) / len(gold))
+        top = {s.paper_id for s in retrieve(q["question"], k=k, settings=settings)}
+        by_kind.setdefault(q.get("kind", "?"), []).append(len(gold & top) / len(gold))
     out["hybrid_recall_by_kind"] = {kd: round(sum(v) / len(v), 3) for kd, v in by_kind.items()}
     return out
 

@@ -229,12 +229,12 @@ def main() -> int:
                         and ingest_proc.poll() is not None):
                     ingest_row.update(finished_s=round(time.time() - t_start, 1),
                                       returncode=ingest_proc.returncode,
-                                      output=ingest_proc.stdout.read().strip()[-400:])
+                                      output=_read(ingest_proc.stdout))
         if ingest_proc and "finished_s" not in ingest_row:
             ingest_proc.wait()
             ingest_row.update(finished_s=round(time.time() - t_start, 1),
                               returncode=ingest_proc.returncode,
-                              output=ingest_proc.stdout.read().strip()[-400:])
+                              output=_read(ingest_proc.stdout))
         soak_rows = list(results)
         found = []
         for q, i in NEW_QUESTIONS:
@@ -267,8 +267,7 @@ def main() -> int:
         "wall_s": round(time.time() - t_start, 1),
         "rss": rss,
         "ui_rss_trace": rss_trace,
-        "ui_rss_growth": (round(rss["ui_end_mb"] / rss["ui_start_mb"] - 1, 3)
-                          if rss.get("ui_start_mb") and rss.get("ui_end_mb") else None),
+        "ui_rss_growth": _growth(rss.get("ui_start_mb"), rss.get("ui_end_mb")),
         "ingest": ingest_row,
         "new_papers_found": found,
         "warm_up_answer": warm["text"][:200],
@@ -287,3 +286,12 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _read(stream) -> str:
+    """The tail of a finished child's output (its stdout is a pipe)."""
+    return stream.read().strip()[-400:] if stream is not None else ""
+
+
+def _growth(start: float | None, end: float | None) -> float | None:
+    return round(end / start - 1, 3) if start and end else None

@@ -31,7 +31,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from rag import citations
-from rag.citations import MARKER, split_sentences, strip_markers
+from rag.citations import split_sentences, strip_markers
 from rag.types import Answer, Source
 from rag.verify import THRESHOLD, Judge
 
@@ -115,10 +115,7 @@ def judge_answer(answer: Answer, judge: Judge) -> JudgedAnswer:
         body = strip_markers(sent)
         if not re.search(r"\w{3,}", body) or citations.is_non_answer(body):
             continue
-        cited_nums: list[int] = []
-        for m in MARKER.finditer(sent):
-            cited_nums += [int(x) for x in re.findall(r"\d+", m.group(1))]
-        cited_nums = [n for n in dict.fromkeys(cited_nums) if n in numbers]
+        cited_nums = [n for n in citations.cited_numbers(sent) if n in numbers]
         claims.append((body, cited_nums, [numbers[n] for n in cited_nums]))
 
     # Pass 1: each sentence against the shown context, then against its cited papers.

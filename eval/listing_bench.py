@@ -15,10 +15,10 @@ import json
 from pathlib import Path
 
 from rag import listing
-from rag.answer import select_sources
 from rag.corpus import paper_id
 from rag.retrieval import retrieve
 from rag.settings import Settings, get_settings
+from rag.turns import select_sources
 
 QUESTIONS = Path(__file__).resolve().parent / "data" / "questions.jsonl"
 

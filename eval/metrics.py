@@ -230,7 +230,7 @@ def bootstrap_diff_ci(new: dict[str, float | bool | None], old: dict[str, float 
     rng = random.Random(seed)
     shared = [i for i in new if i in old and new[i] is not None and old[i] is not None]
     if len(shared) >= 2:
-        diffs = [float(new[i]) - float(old[i]) for i in shared]
+        diffs = [float(new[i] or 0) - float(old[i] or 0) for i in shared]  # None filtered above
         n = len(diffs)
         stats = sorted(sum(rng.choices(diffs, k=n)) / n for _ in range(BOOTSTRAP_RESAMPLES))
     else:

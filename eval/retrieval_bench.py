@@ -26,6 +26,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rag.corpus import load_corpus, paper_id
 from rag.fusion import fuse
@@ -146,7 +147,7 @@ def probe_misses(pairs: list[tuple[str, str]], cands: list[Candidates],
 
 def refusals(pairs: list[tuple[str, str]], settings: Settings) -> int:
     """Questions the relevance floor refuses before the LLM (no paper selected)."""
-    from rag.answer import select_sources
+    from rag.turns import select_sources
 
     return sum(not select_sources(retrieve(q, settings=settings), settings, q) for q, _ in pairs)
 
@@ -175,7 +176,7 @@ def run(settings: Settings, out: Path | None = None) -> dict:
     pr = probes(settings)
     probe_cands = {kind: [candidates(q, settings) for q, _ in pairs] for kind, pairs in pr.items()}
     old = Rule("rrf60 (old)", "rrf")
-    result = {
+    result: dict[str, Any] = {
         "items": {s: sum(q.get("split") == s for q in items) for s in ("dev", "test")},
         "chosen_on_dev": chosen.name,
         "current_default": _default_name(settings, rule_list),

@@ -420,7 +420,8 @@ def run(questions_path: Path | str | None = None, out_dir: Path | str | None = N
         known = sorted({q.get("kind", "?") for q in load_questions(questions_path)})
         raise BadInput(f"No questions selected from {questions_path} (split {split}, kinds "
                        f"{kinds}); the set has kinds: {', '.join(known)}.")
-    out, previous, managed = _prepare(out_dir, Path(runs_root or DEFAULT_RUNS))
+    out, previous, managed = _prepare(Path(out_dir) if out_dir is not None else None,
+                                      Path(runs_root or DEFAULT_RUNS))
     results_path = out / "results.jsonl"
     done = _read_results(results_path)
     todo = round_robin([q for q in questions if q["id"] not in done])

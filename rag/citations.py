@@ -1,6 +1,8 @@
 """Post-generation citation handling: parse, validate, attach, renumber, check numbers.
 
-A small model often drops or invents citation markers, so what it writes is not trusted as is:
+A small model often drops or invents citation markers, so what it writes is not trusted as is.
+`check` runs four named steps over one `Sentence` record per sentence — `parse` (1), `attach`
+(2), `supports` (4, 5), `render` (3):
 
 1. Markers ([1], [2, 3], [1][2], "Source 2") are parsed per sentence and mapped to sources.
    Markers that point at no source are removed.
@@ -26,6 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rag.thresholds import ATTACH_COVERAGE, MIN_COVERAGE, REPOINT_MARGIN
 from rag.types import Citation, Source
 
 MARKER = re.compile(r"\[(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\]", re.I)
@@ -245,116 +248,154 @@ def tidy(sentence: str, titles: Sequence[str] = ()) -> str:
     return re.sub(r"\s{2,}", " ", out).strip()
 
 
-def check(text: str, sources: list[Source], attach_threshold: float = 0.6,
-          min_coverage: float = 0.5, question: str = "") -> CheckedAnswer:
-    """Turn the model's raw text into a checked answer (see module docstring). ``question``:
-    its words do not count as the sentence's claims (`word_coverage`)."""
-    by_num = {s.number: s for s in sources}
-    titles = [s.title for s in sources]
+def cited_numbers(text: str) -> list[int]:
+    """The numbers of the [n] markers in ``text`` ("[1]", "[2, 3]", "[Source 4]"), in order of
+    first use, each once."""
+    nums: list[int] = []
+    for m in MARKER.finditer(text):
+        nums += [int(x) for x in re.findall(r"\d+", m.group(1))]
+    return list(dict.fromkeys(nums))
+
+
+@dataclass
+class Sentence:
+    """One sentence of the model's text on its way through `check`."""
+
+    body: str  # without markers, tidied
+    line: int  # the model's line it came from (lists and paragraphs are kept)
+    claim: bool  # False for "The sources do not report …" sentences
+    marked: list[int] = field(default_factory=list)  # valid sources the model's markers name
+    trailing: list[int] = field(default_factory=list)  # …and the marker-only lines after it
+    #: The sources the model cited (``marked``, re-pointed when it copied from a neighbour):
+    #: the numbers already shown while streaming come first in the final numbering.
+    explicit: list[int] = field(default_factory=list)
+    cited: list[int] = field(default_factory=list)  # explicit, or attached after generation
+    supported: bool = False
+    bad_numbers: list[str] = field(default_factory=list)
+    bad_terms: list[str] = field(default_factory=list)
+
+
+def check(text: str, sources: list[Source], attach_threshold: float = ATTACH_COVERAGE,
+          min_coverage: float = MIN_COVERAGE, question: str = "") -> CheckedAnswer:
+    """Turn the model's raw text into a checked answer (see module docstring): parse → attach →
+    support → render. ``question``: its words do not count as the sentence's claims
+    (`word_coverage`)."""
     raw = text.strip()
     if not raw:
         return CheckedAnswer(text=REFUSAL, refused=True)
-
-    order: dict[int, int] = {}  # source number -> display number
-    snippets: dict[int, str] = {}
-    # (body, cited source numbers, numbers the model wrote itself, is a claim)
-    rows: list[tuple[str, list[int], list[int], bool]] = []
-    line_of: list[int] = []  # the model's line each row came from
-
-    for line, sent in ((i, x) for i, sents in enumerate(sentence_lines(raw)) for x in sents):
-        if _ECHOED_QUESTION.match(sent):
-            continue
-        sent = _LAYOUT_LABEL.sub("", sent)
-        sent = name_markers(sent, by_num)
-        cited: list[int] = []
-        for m in MARKER.finditer(sent):
-            cited += [int(x) for x in re.findall(r"\d+", m.group(1))]
-        for m in _SOURCE_WORD.finditer(sent):
-            cited.append(int(m.group(1)))
-        body = tidy(strip_markers(_SOURCE_WORD.sub("", sent)), titles)
-        if not body or not re.search(r"\w", body):
-            # A line holding only markers ("[1][2]") cites for the sentence before it.
-            if rows and cited and rows[-1][3]:
-                extra = [n for n in dict.fromkeys(cited) if n in by_num]
-                prev_body, prev_valid, prev_explicit, _ = rows[-1]
-                rows[-1] = (prev_body, list(dict.fromkeys(prev_valid + extra)),
-                            list(dict.fromkeys(prev_explicit + extra)), True)
-            continue
-        if is_non_answer(body):
-            rows.append((body, [], [], False))
-            line_of.append(line)
-            continue
-        explicit = [n for n in dict.fromkeys(cited) if n in by_num]
-        cov = {s.number: _coverage(body, s, question) for s in sources}
-        best = max(cov, key=lambda n: cov[n]) if cov else None
-        if explicit and best is not None and best not in explicit:
-            # A small model often copies a fact from one source and cites its neighbour. When
-            # the cited papers share little of the sentence and another paper holds nearly all
-            # of it, the citation is re-pointed there (ALCE-style precision repair).
-            cited_cov = max(cov[n] for n in explicit)
-            if cov[best] >= attach_threshold and cov[best] - cited_cov >= 0.3:
-                explicit = [best]
-        valid = list(explicit)
-        if not valid and best is not None and cov[best] >= attach_threshold:
-            valid = [best]
-        rows.append((body, valid, explicit, True))
-        line_of.append(line)
-
-    unsupported: list[str] = []
+    by_num = {s.number: s for s in sources}
+    sentences = parse(raw, sources)
+    for sent in sentences:
+        attach(sent, sources, question, attach_threshold)
     flagged: list[str] = []
     flagged_terms: list[str] = []
-    supported_claims = 0
-    for body, valid, _, claim in rows:
-        if not claim:
-            continue
-        bad_nums, bad_terms, coverage = support(body, [by_num[n] for n in valid], question)
-        if not valid or bad_nums or bad_terms or coverage < min_coverage:
-            unsupported.append(body)
-        else:
-            supported_claims += 1
-        flagged += [x for x in bad_nums if x not in flagged]
-        flagged_terms += [x for x in bad_terms if x not in flagged_terms]
-
-    if supported_claims == 0:
+    for sent in sentences:
+        supports(sent, by_num, question, min_coverage)
+        flagged += [x for x in sent.bad_numbers if x not in flagged]
+        flagged_terms += [x for x in sent.bad_terms if x not in flagged_terms]
+    unsupported = [s.body for s in sentences if s.claim and not s.supported]
+    if not any(s.supported for s in sentences):
         # Nothing the model wrote is backed by the sources: withhold the draft rather than
         # present it. The draft's sentences stay in `unsupported` for anyone who looks.
         return CheckedAnswer(text=REFUSAL, refused=True, unsupported=unsupported,
                              flagged_numbers=flagged, flagged_terms=flagged_terms)
+    text, cites = render(sentences, by_num)
+    return CheckedAnswer(text=text, citations=cites, refused=False, unsupported=unsupported,
+                         flagged_numbers=flagged, flagged_terms=flagged_terms)
 
+
+def parse(raw: str, sources: list[Source]) -> list[Sentence]:
+    """The model's sentences with the sources their markers name; prompt layout written back
+    (an echoed question, "Answer:") dropped, markers used as names given their titles."""
+    by_num = {s.number: s for s in sources}
+    titles = [s.title for s in sources]
+    out: list[Sentence] = []
+    for line, sent in ((i, x) for i, sents in enumerate(sentence_lines(raw)) for x in sents):
+        if _ECHOED_QUESTION.match(sent):
+            continue
+        sent = name_markers(_LAYOUT_LABEL.sub("", sent), by_num)
+        nums = cited_numbers(sent) + [int(m.group(1)) for m in _SOURCE_WORD.finditer(sent)]
+        valid = [n for n in dict.fromkeys(nums) if n in by_num]
+        body = tidy(strip_markers(_SOURCE_WORD.sub("", sent)), titles)
+        if not body or not re.search(r"\w", body):
+            # A line holding only markers ("[1][2]") cites for the sentence before it.
+            if out and nums and out[-1].claim:
+                out[-1].trailing += valid
+            continue
+        claim = not is_non_answer(body)
+        out.append(Sentence(body, line, claim, marked=valid if claim else []))
+    return out
+
+
+def attach(sent: Sentence, sources: list[Source], question: str, threshold: float) -> None:
+    """Which sources a claim cites: its own markers, re-pointed when another source holds
+    nearly all of it; an uncited sentence gets the source that covers it best, if any does.
+    Markers on a line of their own after the sentence are added after that decision, never
+    re-pointed (as before the steps were split; bench/behaviour_lock.py holds it)."""
+    if not sent.claim:
+        return
+    explicit = list(sent.marked)
+    cov = {s.number: _coverage(sent.body, s, question) for s in sources}
+    best = max(cov, key=lambda n: cov[n]) if cov else None
+    if explicit and best is not None and best not in explicit:
+        # A small model often copies a fact from one source and cites its neighbour. When
+        # the cited papers share little of the sentence and another paper holds nearly all
+        # of it, the citation is re-pointed there (ALCE-style precision repair).
+        cited_cov = max(cov[n] for n in explicit)
+        if cov[best] >= threshold and cov[best] - cited_cov >= REPOINT_MARGIN:
+            explicit = [best]
+    cited = list(explicit)
+    if not cited and best is not None and cov[best] >= threshold:
+        cited = [best]
+    sent.explicit = list(dict.fromkeys(explicit + sent.trailing))
+    sent.cited = list(dict.fromkeys(cited + sent.trailing))
+
+
+def supports(sent: Sentence, by_num: dict[int, Source], question: str, min_coverage: float
+             ) -> None:
+    """Every number and name of a claim in the sources it cites, and most of its words."""
+    if not sent.claim:
+        return
+    sent.bad_numbers, sent.bad_terms, coverage = support(
+        sent.body, [by_num[n] for n in sent.cited], question)
+    sent.supported = bool(sent.cited) and not (sent.bad_numbers or sent.bad_terms) \
+        and coverage >= min_coverage
+
+
+def render(sentences: list[Sentence], by_num: dict[int, Source]) -> tuple[str, list[Citation]]:
+    """The answer text with display markers, and the reference list they point to."""
     # Display numbers: explicit markers first, in order of first use (exactly what the stream
     # showed), then sources attached after generation. Sequential, no gaps.
-    for _, _, explicit, _ in rows:
-        for n in explicit:
+    order: dict[int, int] = {}  # source number -> display number
+    for sent in sentences:
+        for n in sent.explicit:
             order.setdefault(n, len(order) + 1)
-    for _, valid, _, _ in rows:
-        for n in valid:
+    for sent in sentences:
+        for n in sent.cited:
             order.setdefault(n, len(order) + 1)
 
+    snippets: dict[int, str] = {}
     parts: list[str] = []
-    for k, (body, valid, _, _) in enumerate(rows):
-        if k and line_of[k] != line_of[k - 1]:
+    for k, sent in enumerate(sentences):
+        if k and sent.line != sentences[k - 1].line:
             parts.append("\n")
-        for n in valid:
-            snippets.setdefault(n, best_snippet(body, by_num[n]))
-        markers = "".join(f"[{order[n]}]" for n in sorted(valid, key=lambda n: order[n]))
+        for n in sent.cited:
+            snippets.setdefault(n, best_snippet(sent.body, by_num[n]))
+        markers = "".join(f"[{order[n]}]" for n in sorted(sent.cited, key=lambda n: order[n]))
         if markers:
             # Keep the sentence's final punctuation after the markers: "… cost [1]."
-            end = re.match(r"^(.*?)([.!?]*)$", body, re.S)
+            end = re.match(r"^(.*?)([.!?]*)$", sent.body, re.S)
             assert end is not None  # the pattern matches any string
             parts.append(f"{end.group(1).rstrip()} {markers}{end.group(2)}")
         else:
-            parts.append(body)
+            parts.append(sent.body)
 
-    citations = [
+    cites = [
         Citation(number=d, paper_id=by_num[n].paper_id, title=by_num[n].title,
                  snippet=snippets[n], source_number=n)
         for n, d in sorted(order.items(), key=lambda kv: kv[1])
     ]
-    return CheckedAnswer(
-        text=" ".join(parts).replace(" \n ", "\n"), citations=citations, refused=False,
-        unsupported=unsupported,
-        flagged_numbers=flagged, flagged_terms=flagged_terms,
-    )
+    return " ".join(parts).replace(" \n ", "\n"), cites
 
 
 class StreamRenumberer:

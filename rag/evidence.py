@@ -31,6 +31,7 @@ from rag.citations import content_words, split_sentences
 from rag.embeddings import get_embedder
 from rag.ingestion import token_len
 from rag.settings import Settings
+from rag.thresholds import EVIDENCE_LEXICAL_WEIGHT
 from rag.types import Source
 
 _CACHE_SIZE = 20_000
@@ -66,7 +67,7 @@ def select(question: str, sources: list[Source], settings: Settings, budget: int
     sims = _vectors([c[2] for c in cands], settings) @ qvec
     qwords = content_words(question)
     lex = np.array([len(qwords & content_words(c[2])) / max(1, len(qwords)) for c in cands])
-    score = sims + 0.3 * lex
+    score = sims + EVIDENCE_LEXICAL_WEIGHT * lex
 
     order = [int(i) for i in np.argsort(-score)]
     cost = [token_len(c[2]) for c in cands]

@@ -32,12 +32,19 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 from rag import evidence
 from rag.citations import content_words
 from rag.settings import Settings
+from rag.thresholds import (
+    LISTING_MATCH_MIN_TOPIC,
+    LISTING_MATCH_REL,
+    LISTING_POSSIBLE_RANK,
+    LISTING_POSSIBLE_REL,
+)
 from rag.types import Source
 
-MATCH_REL = 0.9
-MATCH_MIN_TOPIC = 0.5  # a close paper sharing under half the topic words is only "possible"
-POSSIBLE_REL = 0.75
-POSSIBLE_RANK = 8
+# The cuts and the measurement that chose them: rag/thresholds.py.
+MATCH_REL = LISTING_MATCH_REL
+MATCH_MIN_TOPIC = LISTING_MATCH_MIN_TOPIC
+POSSIBLE_REL = LISTING_POSSIBLE_REL
+POSSIBLE_RANK = LISTING_POSSIBLE_RANK
 
 _PLURAL = r"(?:papers|works|studies|articles|abstracts|publications)"
 _LISTING = re.compile(

@@ -3,8 +3,8 @@
 * `OpenAIChat`: any OpenAI-compatible endpoint through the `openai` client (hosted APIs, vLLM,
   Ollama, llama.cpp). When no `OPENAI_BASE_URL` is set it talks to the project's own embedded
   server on 127.0.0.1, starting it on demand and stopping it when the process exits.
-* `FakeChat`: deterministic, offline, for tests and demos (`RAG_PROVIDER=fake`). Replies can be
-  queued; otherwise it answers extractively from the first source in the prompt.
+* The test double (`rag.fake_llm.FakeChat`, ``RAG_PROVIDER=fake``) lives in its own module and
+  is imported only when that provider is asked for; tests inject theirs with `use_model`.
 
 Failures become `LLMUnavailable` with a message that says what to do. A stream that breaks
 mid-answer raises too: a partial answer is never returned as if it were complete.
@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections import deque
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from rag.errors import LLMUnavailable, ModelNotPrepared
 from rag.settings import Settings, get_settings
 
 Message = dict[str, str]
+
+
+class LogprobsRejected(Exception):
+    """The endpoint refuses log-probabilities (llama-cpp-python's server without
+    --logits_all, and many hosted APIs): ask for the text instead."""
 
 
 class ChatModel(Protocol):
@@ -39,6 +42,12 @@ class ChatModel(Protocol):
 
     def complete(self, messages: list[Message], *, max_tokens: int,
                  stop: list[str] | None = None) -> str: ...
+
+    def verdict(self, messages: list[Message], *, logprobs: bool) -> tuple[str, Any]:
+        """A one-token answer (the judge's yes/no): (its text, the first token's top
+        log-probabilities when ``logprobs`` and the endpoint returns them, else None).
+        Raises `LogprobsRejected` when the endpoint refuses ``logprobs``."""
+        ...
 
 
 class OpenAIChat:
@@ -133,40 +142,49 @@ class OpenAIChat:
     def complete(self, messages, *, max_tokens, stop=None):
         return "".join(self.stream(messages, max_tokens=max_tokens, stop=stop))
 
+    def verdict(self, messages, *, logprobs):
+        import openai
 
-class FakeChat:
-    """Deterministic stand-in for tests and offline demos. Records every prompt in `history`."""
+        if logprobs:
+            try:
+                resp = self.client.chat.completions.create(
+                    model=self.name, messages=messages, max_tokens=1, temperature=0.0,
+                    logprobs=True, top_logprobs=5,
+                )
+            except (openai.BadRequestError, openai.InternalServerError,
+                    openai.UnprocessableEntityError):
+                raise LogprobsRejected from None
+            except openai.APIError as e:
+                raise LLMUnavailable(f"The judge model could not be reached: {e}") from None
+            choice = resp.choices[0]
+            return choice.message.content or "", first_token_top_logprobs(choice)
+        try:
+            resp = self.client.chat.completions.create(
+                model=self.name, messages=messages, max_tokens=3, temperature=0.0)
+        except openai.APIError as e:
+            raise LLMUnavailable(f"The judge model could not be reached: {e}") from None
+        return resp.choices[0].message.content or "", None
 
-    name = "fake"
 
-    def __init__(self):
-        self.replies: deque[str] = deque()
-        self.history: list[list[Message]] = []
-
-    def enqueue(self, *replies: str) -> None:
-        self.replies.extend(replies)
-
-    def _reply(self, messages: list[Message]) -> str:
-        if self.replies:
-            return self.replies.popleft()
-        prompt = messages[-1]["content"]
-        if "Standalone question:" in prompt:
-            follow_up = re.search(r"Follow-up question: (.*)", prompt)
-            assert follow_up is not None, "the condense prompt names the follow-up question"
-            return follow_up.group(1).strip()
-        m = re.search(r"^\[1\] ([^\n]+)\n(.+?)(?:\n\n\[2\]|\n\nQuestion:)", prompt, re.M | re.S)
-        if not m:
-            return "The papers in this collection don't say."
-        first_sentence = re.split(r"(?<=[.!?])\s+", m.group(2).strip())[0]
-        return f"According to {m.group(1).strip()}, {first_sentence} [1]"
-
-    def stream(self, messages, *, max_tokens, stop=None):
-        self.history.append(messages)
-        text = self._reply(messages)
-        yield from re.findall(r"\S+\s*", text)
-
-    def complete(self, messages, *, max_tokens, stop=None):
-        return "".join(self.stream(messages, max_tokens=max_tokens, stop=stop))
+def first_token_top_logprobs(choice: Any) -> Any:
+    """The first generated token's top_logprobs, from either response shape, or None."""
+    lp = getattr(choice, "logprobs", None)
+    if lp is None and isinstance(choice, dict):
+        lp = choice.get("logprobs")
+    if lp is None:
+        return None
+    content = getattr(lp, "content", None) if not isinstance(lp, dict) else lp.get("content")
+    if content:
+        first = content[0]
+        top = getattr(first, "top_logprobs", None) if not isinstance(first, dict) \
+            else first.get("top_logprobs")
+        if top:
+            return top
+        return [first]  # no alternatives listed: the chosen token alone
+    legacy = lp.get("top_logprobs") if isinstance(lp, dict) else getattr(lp, "top_logprobs", None)
+    if legacy:
+        return legacy[0]
+    return None
 
 
 # ---------------------------------------------------------------- embedded local server
@@ -292,7 +310,7 @@ class LocalServer:
 
 _servers: dict[tuple, LocalServer] = {}
 _models: dict[tuple, ChatModel] = {}
-_fake = FakeChat()
+_injected: ChatModel | None = None
 _registry_lock = threading.Lock()
 
 
@@ -313,14 +331,24 @@ def stop_local_servers() -> None:
         server.stop()
 
 
-def fake_model() -> FakeChat:
-    return _fake
+def use_model(model: ChatModel | None) -> None:
+    """Answer with ``model`` (whatever the settings say) until called with None: how tests
+    put their scripted model in. Process-wide, so the UI's and the load tests' worker
+    threads see it too."""
+    global _injected
+    _injected = model
 
 
 def get_model(settings: Settings | None = None) -> ChatModel:
+    if _injected is not None:
+        return _injected
     settings = settings or get_settings()
     if settings.provider == "fake":
-        return _fake
+        # For child processes started by tests (`rag ui`, `rag ask`) and demos, which cannot
+        # be handed a model object; imported here so production code never loads it.
+        from rag.fake_llm import shared_fake
+
+        return shared_fake()
     restart = None
     if settings.uses_local_llm:
         server = local_server(settings)

@@ -4,7 +4,7 @@ A small embedding model blurs "STEP" or "CustomContrast" into generic words, and
 a paper that merely repeats the question's other words above the one the name belongs to. A
 name that occurs in exactly one paper of the collection is stronger evidence than either
 score, so retrieval puts that paper first and the relevance floor lets it through
-(`rag.retrieval`, `rag.answer.select_sources`). Names found in several papers ("MAML", a
+(`rag.retrieval`, `rag.turns.select_sources`). Names found in several papers ("MAML", a
 baseline many meta-learning papers mention) say nothing about which one answers, and a false
 premise about a real name would slip through if they counted.
 """

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from rag.citations import (
-    MARKER,
+    cited_numbers,
     content_words,
     is_non_answer,
     numbers_in,
@@ -79,11 +79,9 @@ def claims(answer: Answer) -> list[Claim]:
         body = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", strip_markers(sent))  # list bullets
         if not re.search(r"\w", body) or is_non_answer(body) or body.endswith(":"):
             continue  # a line ending in a colon introduces a list; it claims nothing
-        nums: list[int] = []
-        for m in MARKER.finditer(sent):
-            nums += [int(x) for x in re.findall(r"\d+", m.group(1))]
+        nums = cited_numbers(sent)
         quotes = []
-        for n in dict.fromkeys(nums):
+        for n in nums:
             c = by_display.get(n)
             src = by_source.get(c.source_number) if c else None
             if c and src:

@@ -37,13 +37,14 @@ from typing import Any
 
 import prompts
 from rag import citations
-from rag.citations import MARKER, content_words, split_sentences, strip_markers, support
-from rag.errors import LLMUnavailable
+from rag.citations import content_words, split_sentences, strip_markers, support
+from rag.llm import ChatModel, LogprobsRejected
 from rag.settings import Settings, get_settings
+from rag.thresholds import JUDGE_THRESHOLD, MIN_COVERAGE
 from rag.types import Answer, Source
 
-THRESHOLD = 0.5  # P(supported) at or above this counts as supported
-MIN_COVERAGE = 0.5  # share of a sentence's content words found in its sources (as in check())
+# Re-exported under their old names (eval/ imports THRESHOLD from here).
+THRESHOLD = JUDGE_THRESHOLD
 _YES = {"yes", "true", "supported", "correct"}
 _NO = {"no", "false", "unsupported", "not", "incorrect"}
 
@@ -96,27 +97,6 @@ def p_yes_from_text(text: str) -> float | None:
     return 1.0 if w in _YES else 0.0 if w in _NO else None
 
 
-def _first_token_top_logprobs(choice: Any) -> Any:
-    """The first generated token's top_logprobs, from either response shape, or None."""
-    lp = getattr(choice, "logprobs", None)
-    if lp is None and isinstance(choice, dict):
-        lp = choice.get("logprobs")
-    if lp is None:
-        return None
-    content = getattr(lp, "content", None) if not isinstance(lp, dict) else lp.get("content")
-    if content:
-        first = content[0]
-        top = getattr(first, "top_logprobs", None) if not isinstance(first, dict) \
-            else first.get("top_logprobs")
-        if top:
-            return top
-        return [first]  # no alternatives listed: the chosen token alone
-    legacy = lp.get("top_logprobs") if isinstance(lp, dict) else getattr(lp, "top_logprobs", None)
-    if legacy:
-        return legacy[0]
-    return None
-
-
 @dataclass
 class Verdict:
     p: float | None  # P(supported); None = the judge gave no usable answer
@@ -133,56 +113,52 @@ class Judge:
     checks.
     """
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, model: ChatModel | None = None):
         self.settings = settings or get_settings()
-        self._client: Any = None  # an OpenAI client
-        self._model_name: str | None = None
-        self._fake: Any = None  # FakeChat
+        self._model = model  # who judges; by default from the settings, on first use
         self.logprobs_supported: bool | None = None  # learnt on the first call
         self.calls = 0
         self._cache: dict[tuple[str, str], Verdict] = {}
 
     # --- where to send it
-    def _endpoint(self):
-        if self._client is not None or self._fake is not None:
-            return
+    def _judge_model(self) -> ChatModel:
+        if self._model is not None:
+            return self._model
         base = self.settings.judge_base_url
-        model_name = self.settings.judge_model
         if base:
-            from openai import OpenAI
+            from rag.llm import OpenAIChat
 
             key = (self.settings.judge_api_key or self.settings.openai_api_key
                    or os.environ.get("OPENAI_API_KEY") or "none")
-            self._client = OpenAI(base_url=base, api_key=key, timeout=self.settings.llm_timeout,
-                                  max_retries=self.settings.llm_retries)
-            self._model_name = model_name or self.settings.model
-            return
-        from rag.llm import get_model
+            settings = self.settings.with_overrides(model=self.settings.judge_model)
+            self._model = OpenAIChat(settings, base, key)
+        else:
+            from rag.llm import get_model
 
-        model = get_model(self.settings)
-        if hasattr(model, "client"):
-            self._client = model.client
-            self._model_name = model_name or model.name
-        else:  # FakeChat (tests, demos): text only
-            self._fake = model
+            # RAG_JUDGE_MODEL alone: another model name on the answering endpoint.
+            self._model = get_model(self.settings.with_overrides(model=self.settings.judge_model))
+        return self._model
+
+    @property
+    def _text_only(self) -> bool:
+        # The test double (rag/fake_llm.py) has no log-probabilities to offer.
+        return self._judge_model().name == "fake"
 
     @property
     def identity(self) -> str:
         """Which model at which endpoint judges (what a cached calibration is valid for)."""
-        self._endpoint()
-        if self._fake is not None:
+        if self._text_only:
             return "fake"
-        return f"{self._model_name} @ {self.settings.judge_base_url or 'answer endpoint'}"
+        return f"{self._judge_model().name} @ {self.settings.judge_base_url or 'answer endpoint'}"
 
     @property
     def description(self) -> str:
-        self._endpoint()
-        if self._fake is not None:
+        if self._text_only:
             return "fake model (text yes/no)"
         how = {True: "logprobs", False: "text yes/no", None: "not called yet"}[
             self.logprobs_supported]
         base = self.settings.judge_base_url or "answer model endpoint"
-        return f"{self._model_name} @ {base} ({how})"
+        return f"{self._judge_model().name} @ {base} ({how})"
 
     # --- scoring
     def verdict(self, claim: str, passage: str) -> Verdict:
@@ -197,46 +173,31 @@ class Judge:
         return 0.5 if v.p is None else v.p
 
     def _ask(self, claim: str, passage: str) -> Verdict:
-        self._endpoint()
+        model = self._judge_model()
         messages = [{"role": "user", "content": prompts.render(
             "judge", claim=claim.strip(), passage=passage.strip())}]
         self.calls += 1
-        if self._fake is not None:
-            text = self._fake.complete(messages, max_tokens=1)
+        if self._text_only:
+            text, _ = model.verdict(messages, logprobs=False)
             p = p_yes_from_text(text)
             return Verdict(p, "text" if p is not None else "none", text)
-        import openai
-
         if self.logprobs_supported is not False:
             try:
-                resp = self._client.chat.completions.create(
-                    model=self._model_name, messages=messages, max_tokens=1, temperature=0.0,
-                    logprobs=True, top_logprobs=5,
-                )
-            except (openai.BadRequestError, openai.InternalServerError,
-                    openai.UnprocessableEntityError):
+                text, top = model.verdict(messages, logprobs=True)
+            except LogprobsRejected:
                 # llama-cpp-python's server refuses logprobs unless started with
                 # --logits_all True; other servers reject the parameter. Fall back to text.
                 self.logprobs_supported = False
-            except openai.APIError as e:
-                raise LLMUnavailable(f"The judge model could not be reached: {e}") from None
             else:
-                choice = resp.choices[0]
-                text = choice.message.content or ""
-                p = p_yes_from_top_logprobs(_first_token_top_logprobs(choice))
+                p = p_yes_from_top_logprobs(top)
                 if p is not None:
                     self.logprobs_supported = True
                     return Verdict(p, "logprobs", text)
-                if self.logprobs_supported is None and _first_token_top_logprobs(choice) is None:
+                if self.logprobs_supported is None and top is None:
                     self.logprobs_supported = False
                 p = p_yes_from_text(text)
                 return Verdict(p, "text" if p is not None else "none", text)
-        try:
-            resp = self._client.chat.completions.create(
-                model=self._model_name, messages=messages, max_tokens=3, temperature=0.0)
-        except openai.APIError as e:
-            raise LLMUnavailable(f"The judge model could not be reached: {e}") from None
-        text = resp.choices[0].message.content or ""
+        text, _ = model.verdict(messages, logprobs=False)
         p = p_yes_from_text(text)
         return Verdict(p, "text" if p is not None else "none", text)
 
@@ -356,10 +317,7 @@ def verify_answer(answer: Answer, judge: Judge | None = None, *, claims: bool = 
     question = answer.standalone_question or answer.question
 
     for sent in split_sentences(answer.text):
-        shown = []
-        for m in MARKER.finditer(sent):
-            shown += [int(x) for x in re.findall(r"\d+", m.group(1))]
-        shown = [n for n in dict.fromkeys(shown) if n in by_display]
+        shown = [n for n in citations.cited_numbers(sent) if n in by_display]
         body = strip_markers(sent)
         if not body or not re.search(r"\w", body):
             continue

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 import rag  # noqa: F401  (offline env first)
+from rag import llm as llm_mod
 from rag import retrieval as retrieve_mod
-from rag.llm import fake_model
+from rag.fake_llm import FakeChat, shared_fake
 from rag.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,10 +57,14 @@ def _isolated_env(monkeypatch):
     for k in _RAG_VARS:
         monkeypatch.delenv(k, raising=False)
     get_settings.cache_clear()
-    fake = fake_model()
-    fake.replies.clear()
-    fake.history.clear()
+    # Tests on the fake index get a fresh scripted model injected (fake_settings,
+    # empty_settings, llm); the rest (integration, endpoint faults) use what their settings
+    # say. Child processes get theirs from RAG_PROVIDER=fake (fake_env).
+    llm_mod.use_model(None)
+    shared_fake().replies.clear()
+    shared_fake().history.clear()
     yield
+    llm_mod.use_model(None)
     get_settings.cache_clear()
     retrieve_mod.clear_cache()
 
@@ -94,6 +99,7 @@ def fake_settings(fake_index_home, monkeypatch) -> Settings:
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
     retrieve_mod.clear_cache()
+    llm_mod.use_model(FakeChat())
     return get_settings()
 
 
@@ -104,13 +110,19 @@ def empty_settings(tmp_path, monkeypatch) -> Settings:
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
     retrieve_mod.clear_cache()
+    llm_mod.use_model(FakeChat())
     return get_settings()
 
 
 @pytest.fixture
 def llm():
     """The fake LLM: `llm.enqueue("reply")`; `llm.history` holds every prompt sent."""
-    return fake_model()
+    model = llm_mod.get_model(Settings(provider="fake"))
+    if model is shared_fake():  # nothing injected yet
+        model = FakeChat()
+        llm_mod.use_model(model)
+    assert isinstance(model, FakeChat)
+    return model
 
 
 CHROMIUM = "/usr/bin/chromium"

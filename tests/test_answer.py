@@ -1,8 +1,8 @@
 import pytest
 
 import rag
-from rag.answer import clean_question, normalise_history, select_sources
 from rag.errors import BadInput
+from rag.turns import clean_question, normalise_history, select_sources
 from rag.types import Answer, Source, Status
 
 MLTI = "Meta-Learning with Fewer Tasks through Task Interpolation"
@@ -129,7 +129,7 @@ def test_new_topic_without_reference_back_is_searched_fresh(fake_settings, llm):
 
 
 def test_refers_back():
-    from rag.answer import refers_back
+    from rag.turns import refers_back
 
     assert refers_back("What dataset did they use?")
     assert refers_back("And the paper's limitations?")
@@ -213,7 +213,7 @@ def test_a_paper_naming_the_asked_acronym_passes_the_floor(fake_settings):
 
 
 def test_topic_queries_are_phrased_as_questions():
-    from rag.answer import as_question
+    from rag.messages import as_question
 
     assert as_question("learned optimizers for big models") == (
         "What do the sources say about: learned optimizers for big models?")

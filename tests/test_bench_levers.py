@@ -3,7 +3,7 @@ quality, the prompt sizes reflect the lever, and follow-ups go through condensin
 
 from bench.levers import LEVERS, bench_levers, pick_questions, to_markdown
 from bench.perf import load_questions
-from rag.answer import build_context
+from rag.messages import build_context
 from rag.retrieval import retrieve
 from tests.conftest import ROOT
 

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from rag import llm as llm_mod
 from rag.errors import LLMUnavailable
 from rag.llm import OpenAIChat
 from rag.settings import Settings
@@ -113,6 +114,7 @@ def test_ask_surfaces_endpoint_down_as_llm_unavailable(fake_settings, monkeypatc
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("RAG_LLM_RETRIES", "0")
     get_settings.cache_clear()
+    llm_mod.use_model(None)  # the endpoint the settings name, not the injected fake
     with pytest.raises(LLMUnavailable):
         rag.ask("meta-learning with task interpolation")
 

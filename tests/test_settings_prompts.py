@@ -7,7 +7,7 @@ import pytest
 import prompts
 from conftest import ROOT
 from rag.errors import SettingsError
-from rag.settings import load_settings
+from rag.settings import Settings, load_settings
 
 
 def test_defaults_are_offline_and_local(monkeypatch):
@@ -94,3 +94,25 @@ def test_every_setting_is_documented_in_the_readme():
         if f"`{env}`" not in section:
             missing.append(env)
     assert not missing, f"README ## Settings lacks {missing}"
+
+
+def test_a_preset_sets_its_group_and_an_explicit_variable_wins(monkeypatch):
+    monkeypatch.setenv("RAG_PRESET", "thorough")
+    monkeypatch.setenv("RAG_CONTEXT_TOKENS", "500")
+    s = load_settings()
+    assert s.verify == "judge"  # from the preset
+    assert s.context_tokens == 500  # set explicitly: wins over the preset's 700
+    assert Settings(preset="fast", verify="judge").verify == "judge"  # keyword arguments too
+    monkeypatch.setenv("RAG_PRESET", "nonsense")
+    with pytest.raises(SettingsError, match="RAG_PRESET"):
+        load_settings()
+
+
+def test_presets_name_real_fields_and_balanced_is_the_defaults():
+    from rag.settings import PRESETS
+
+    assert Settings(preset="balanced") == Settings()
+    for name, values in PRESETS.items():
+        assert set(values) <= set(Settings.model_fields), name
+        s = Settings(preset=name)
+        assert {k: getattr(s, k) for k in values} == values, name

@@ -78,15 +78,15 @@ def test_refusal_is_shown_as_such_with_what_was_searched(fake_settings, llm):
 
 
 def test_settings_top_k_and_mode_reach_retrieval(fake_settings, monkeypatch):
-    from rag import answer as answer_mod
+    from rag import turns
 
-    calls, real = [], answer_mod.retrieve
+    calls, real = [], turns.retrieve
 
     def spy(query, k, **kw):
         calls.append((k, kw.get("mode")))
         return real(query, k, **kw)
 
-    monkeypatch.setattr(answer_mod, "retrieve", spy)
+    monkeypatch.setattr(turns, "retrieve", spy)
     answer = run(QUESTION, top_k=2.0, mode="bm25", settings=fake_settings)[-1][4]
     assert calls == [(2, "bm25")]  # the slider's float as an int, the dropdown's mode as is
     assert answer is not None and len(answer.sources) <= 2

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 import prompts
+from rag.llm import OpenAIChat
 from rag.types import Answer, Citation, Source
 from rag.verify import (
     Judge,
@@ -83,9 +84,10 @@ class _Completions:
 
 
 def _judge_with(completions) -> Judge:
-    j = Judge(NS(model="m", llm_timeout=1, llm_retries=0))
-    j._client, j._model_name = NS(chat=NS(completions=completions)), "m"
-    return j
+    settings = NS(model="m", llm_timeout=1, llm_retries=0, temperature=0.0)
+    model = OpenAIChat(settings, "http://judge/v1", "key")  # type: ignore[arg-type]
+    model.client = NS(chat=NS(completions=completions))
+    return Judge(settings, model=model)  # type: ignore[arg-type]
 
 
 def test_judge_scores_from_first_token_logprobs():
