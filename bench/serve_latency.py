@@ -25,6 +25,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +82,7 @@ def main() -> None:
     settings = get_settings()
     port = _free_port()
     proc = _start_server(port)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0,
+    client: Any = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0,
                            timeout=300)
     msgs = [{"role": "user", "content": "What is meta-learning?"}]
     try:
@@ -124,7 +125,7 @@ def main() -> None:
     diffs = [s - d for s, d in zip(served, direct)]
     own = sum(1 for q, text, _ in results if same_words(text, expected[q]))
     lat = [t for _, _, t in results]
-    out = {
+    out: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "questions": len(direct), "index": str(settings.chroma_dir),
         "embed_model": settings.embed_model,
