@@ -9,6 +9,7 @@ from rag import offline as _offline  # noqa: F401  (must run before llama-index/
 from rag.errors import (
     BadInput,
     CorpusFormatError,
+    EmbeddingUnavailable,
     IndexBusy,
     IndexCorrupt,
     IndexNotFound,
@@ -23,7 +24,7 @@ from rag.types import Answer, Citation, Claim, Paper, Quote, Source
 __all__ = [
     "ask", "ask_stream", "retrieve", "ingest", "Answer", "Citation", "Claim", "Paper", "Quote",
     "Source",
-    "RagError", "BadInput", "CorpusFormatError", "IndexBusy", "IndexCorrupt", "IndexNotFound",
+    "RagError", "BadInput", "CorpusFormatError", "EmbeddingUnavailable", "IndexBusy", "IndexCorrupt", "IndexNotFound",
     "IndexUnavailable", "LLMUnavailable", "ModelNotPrepared", "SettingsError",
 ]
 
