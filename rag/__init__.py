@@ -24,8 +24,8 @@ from rag.types import Answer, Citation, Claim, Paper, Quote, Source
 __all__ = [
     "ask", "ask_stream", "retrieve", "ingest", "Answer", "Citation", "Claim", "Paper", "Quote",
     "Source",
-    "RagError", "BadInput", "CorpusFormatError", "EmbeddingUnavailable", "IndexBusy", "IndexCorrupt", "IndexNotFound",
-    "IndexUnavailable", "LLMUnavailable", "ModelNotPrepared", "SettingsError",
+    "RagError", "BadInput", "CorpusFormatError", "EmbeddingUnavailable", "IndexBusy",
+    "IndexCorrupt", "IndexNotFound", "IndexUnavailable", "LLMUnavailable", "ModelNotPrepared", "SettingsError",
 ]
 
 

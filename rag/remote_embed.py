@@ -65,8 +65,10 @@ class EndpointEmbedding(BaseEmbedding):
                 "RAG_EMBED_TIMEOUT."
             ) from None
         except openai.APIConnectionError as e:
+            where = self._where()
             raise EmbeddingUnavailable(
-                f"Cannot reach {self._where()[0].lower()}{self._where()[1:]} ({e.__cause__ or e}); start it, or unset "
+                f"Cannot reach {where[0].lower()}{where[1:]} ({e.__cause__ or e}); start it, "
+                "or unset "
                 "RAG_EMBED_BASE_URL to embed with the packaged model (then the index must be "
                 "rebuilt)."
             ) from None
@@ -74,7 +76,8 @@ class EndpointEmbedding(BaseEmbedding):
             raise EmbeddingUnavailable(
                 f"{self._where()} answered HTTP {e.status_code}"
                 f"{f' after {self._retries} retries' if e.status_code >= 500 else ''}: "
-                f"{_short(re.sub(r'^Error code: [0-9]+ - ', '', e.message))}. Check the server's log and RAG_EMBED_API_MODEL."
+                f"{_short(re.sub(r'^Error code: [0-9]+ - ', '', e.message))}. Check the "
+                "server's log and RAG_EMBED_API_MODEL."
             ) from None
         except (openai.APIError, ValueError) as e:
             raise EmbeddingUnavailable(f"{self._where()} sent an unusable reply: {e}") from None

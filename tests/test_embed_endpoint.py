@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import free_port
 
 from bench.fake_embed_server import FakeEmbedServer
+from conftest import free_port
 from rag import retrieval as retrieve_mod
 from rag import store
 from rag.errors import EmbeddingUnavailable, RagError, SettingsError
@@ -100,7 +100,8 @@ def test_server_error_500(server, corpus, tmp_path):
 def test_server_too_slow(server, corpus, tmp_path):
     server.state.update(mode="slow", delay=3.0)
     s = _settings(tmp_path, server.base_url, embed_timeout=0.3)
-    with pytest.raises(EmbeddingUnavailable, match=r"did not answer within 0.3 s.*RAG_EMBED_TIMEOUT"):
+    with pytest.raises(EmbeddingUnavailable,
+                       match=r"did not answer within 0.3 s.*RAG_EMBED_TIMEOUT"):
         ingest(corpus, settings=s)
 
 
