@@ -25,7 +25,8 @@ __all__ = [
     "ask", "ask_stream", "retrieve", "ingest", "Answer", "Citation", "Claim", "Paper", "Quote",
     "Source",
     "RagError", "BadInput", "CorpusFormatError", "EmbeddingUnavailable", "IndexBusy",
-    "IndexCorrupt", "IndexNotFound", "IndexUnavailable", "LLMUnavailable", "ModelNotPrepared", "SettingsError",
+    "IndexCorrupt", "IndexNotFound", "IndexUnavailable", "LLMUnavailable", "ModelNotPrepared",
+    "SettingsError",
 ]
 
 
