@@ -3,6 +3,8 @@
 * ``retrieve``: `rag retrieve "What does STEP achieve?"` until its first printed line;
 * ``ask``: `rag ask …` with the fake LLM (so the model does not count) until its first status
   line — run under a pseudo-terminal, because the CLI shows status lines only on a terminal;
+* ``answer``: `rag ask --json …` with the fake LLM until the whole answer is printed (the
+  status line above comes before retrieval, so it does not show the embedder's load);
 * ``ui``: `rag ui` until the page answers HTTP 200 on its port.
 
 Each variant is a ``PYTHONPATH`` (a checkout of the code), so the same index and environment
@@ -111,6 +113,9 @@ def measure(what: str, pythonpath: str, base_env: dict) -> dict:
         wall = _first_output(py + ["retrieve", QUESTION], env, tty=False)
     elif what == "ask":
         wall = _first_output(py + ["ask", QUESTION], dict(env, RAG_PROVIDER="fake"), tty=True)
+    elif what == "answer":  # the whole answer (retrieval, evidence, fake LLM), as JSON
+        wall = _first_output(py + ["ask", "--json", QUESTION], dict(env, RAG_PROVIDER="fake"),
+                             tty=False)
     else:
         wall = _ui_ready(py + ["ui"], dict(env, RAG_PROVIDER="fake"), _free_port())
     return {"wall_s": round(wall, 2), "cpu_s": round(_cpu_of_children() - cpu0, 2)}
@@ -143,7 +148,7 @@ def main() -> None:
     p.add_argument("--a", required=True, help="PYTHONPATH of variant a (e.g. the old checkout)")
     p.add_argument("--b", required=True, help="PYTHONPATH of variant b")
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--only", action="append", choices=["retrieve", "ask", "ui"])
+    p.add_argument("--only", action="append", choices=["retrieve", "ask", "answer", "ui"])
     p.add_argument("--out", default="bench/results/startup.json")
     args = p.parse_args()
     result = run(args.a, args.b, args.runs, args.only or ["retrieve", "ask", "ui"])
