@@ -131,7 +131,7 @@ def bench_naive(settings: Settings) -> dict:
 
     papers = load_corpus(settings.corpus_dir)
     docs = [Document(text=p.abstract, metadata={"title": p.title}) for p in papers]
-    embed = get_embedder(settings.embed_model, settings.embed_batch_size)
+    embed = get_embedder(settings)
     with tempfile.TemporaryDirectory() as tmp:
         client = chromadb.PersistentClient(path=tmp)
         coll = client.get_or_create_collection("naive", embedding_function=None)

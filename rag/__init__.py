@@ -9,6 +9,7 @@ from rag import offline as _offline  # noqa: F401  (must run before llama-index/
 from rag.errors import (
     BadInput,
     CorpusFormatError,
+    EmbeddingUnavailable,
     IndexBusy,
     IndexCorrupt,
     IndexNotFound,
@@ -23,8 +24,9 @@ from rag.types import Answer, Citation, Claim, Paper, Quote, Source
 __all__ = [
     "ask", "ask_stream", "retrieve", "ingest", "preload",
     "Answer", "Citation", "Claim", "Paper", "Quote", "Source",
-    "RagError", "BadInput", "CorpusFormatError", "IndexBusy", "IndexCorrupt", "IndexNotFound",
-    "IndexUnavailable", "LLMUnavailable", "ModelNotPrepared", "SettingsError",
+    "RagError", "BadInput", "CorpusFormatError", "EmbeddingUnavailable", "IndexBusy",
+    "IndexCorrupt", "IndexNotFound", "IndexUnavailable", "LLMUnavailable", "ModelNotPrepared",
+    "SettingsError",
 ]
 
 

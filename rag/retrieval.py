@@ -183,8 +183,8 @@ def candidates(question: str, settings: Settings | None = None) -> Candidates:
     which scores every fusion rule on the same candidates)."""
     settings = settings or get_settings()
     idx = _index(settings)
-    qvec = get_embedder(settings.embed_model, settings.embed_batch_size).get_query_embedding(
-        question)
+    qvec = get_embedder(settings).get_query_embedding(question)
+    store.check_dimension(idx.coll, len(qvec))
     return Candidates(_paper_scores(_dense(idx, qvec, settings.candidates), idx),
                       _paper_scores(_bm25(idx, question), idx),
                       [p for n in sorted(idx.unique_names(question)) for p in idx.papers_with(n)])
@@ -211,9 +211,8 @@ def retrieve(
         raise BadInput(f"Unknown retrieval mode {mode!r}: use hybrid, dense or bm25.")
     t0 = time.perf_counter()
     idx = _index(settings)
-    qvec = get_embedder(settings.embed_model, settings.embed_batch_size).get_query_embedding(
-        question
-    )
+    qvec = get_embedder(settings).get_query_embedding(question)
+    store.check_dimension(idx.coll, len(qvec))
     t1 = time.perf_counter()
 
     dense = _dense(idx, qvec, settings.candidates) if mode != "bm25" else []

@@ -73,6 +73,18 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=32, ge=0, le=512)
     embed_model: str = "minilm"  # "minilm" (packaged all-MiniLM-L6-v2) or "fake" (tests)
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
+    # How MiniLM runs: "onnx" (no torch import: a query vector ~0.1 s after start-up), "torch"
+    # (sentence-transformers, ~12 s to load on 2 cores) or "auto" (ONNX once `rag
+    # prepare-model` exported it, else torch with a notice). Same vectors to ~2e-7 either way.
+    embed_backend: Literal["auto", "onnx", "torch"] = "auto"
+    # An OpenAI-compatible /v1/embeddings server (TEI, vLLM, Ollama, Infinity) instead of the
+    # packaged model, for ingest and queries alike (rag/remote_embed.py).
+    embed_base_url: str | None = None
+    embed_api_model: str | None = None  # the model name that server serves; required with it
+    embed_api_key: str | None = None
+    embed_api_dim: int | None = Field(default=None, ge=1)  # reject vectors of another length
+    embed_timeout: float = Field(default=30.0, gt=0)  # seconds per embeddings request
+    embed_retries: int = Field(default=2, ge=0, le=10)  # on connection errors, 429 and 5xx
 
     # --- retrieval
     top_k: int = Field(default=5, ge=1, le=50)  # papers handed to the LLM at most
@@ -166,7 +178,7 @@ class Settings(BaseSettings):
         return data
 
     @field_validator("retrieval_mode", "condense_mode", "verify", "evidence", "fusion",
-                     "preset", mode="before")
+                     "preset", "embed_backend", mode="before")
     @classmethod
     def _choice(cls, v):
         # The Literal types say which values are allowed; case and spaces do not matter.
@@ -207,6 +219,9 @@ class Settings(BaseSettings):
     def _overlap(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_SIZE")
+        if self.embed_base_url and not self.embed_api_model:
+            raise ValueError("RAG_EMBED_BASE_URL is set: set RAG_EMBED_API_MODEL to the model "
+                             "name that endpoint serves")
         return self
 
     # --- derived paths
@@ -221,6 +236,19 @@ class Settings(BaseSettings):
     @property
     def feedback_file(self) -> Path:
         return self.feedback_path or self.home / ".feedback" / "feedback.jsonl"
+
+    @property
+    def onnx_dir(self) -> Path:
+        """Where `rag prepare-model` exports MiniLM to ONNX (rag/onnxmodel.py)."""
+        return self.home / ".models" / "minilm-onnx"
+
+    @property
+    def embedder_id(self) -> str:
+        """What the collection records as its embedder; querying with another is an error.
+        MiniLM's ONNX and torch backends give the same vectors, so both are ``minilm``."""
+        if self.embed_base_url:
+            return f"api:{self.embed_api_model}@{self.embed_base_url.rstrip('/')}"
+        return self.embed_model
 
     @property
     def gguf_path(self) -> Path:

@@ -29,7 +29,13 @@ import chromadb
 from chromadb.config import Settings as ChromaSettings
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from rag.errors import IndexCorrupt, IndexNotFound, IndexUnavailable, RagError
+from rag.errors import (
+    EmbeddingUnavailable,
+    IndexCorrupt,
+    IndexNotFound,
+    IndexUnavailable,
+    RagError,
+)
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -177,7 +183,7 @@ def collection(settings: Settings, create: bool = False):
         try:
             return c.get_or_create_collection(
                 settings.collection,
-                metadata={"hnsw:space": "cosine", "embed_model": settings.embed_model},
+                metadata={"hnsw:space": "cosine", "embed_model": settings.embedder_id},
                 embedding_function=None,
             )
         except Exception as e:
@@ -230,8 +236,29 @@ def vector_store(coll) -> ChromaVectorStore:
 
 def check_embed_model(coll, settings: Settings) -> None:
     used = (coll.metadata or {}).get("embed_model")
-    if used and used != settings.embed_model:
+    if used and used != settings.embedder_id:
         raise RagError(
-            f"The index was built with embedding model {used!r} but RAG_EMBED_MODEL is "
-            f"{settings.embed_model!r}; set it back or rebuild with `rag ingest --rebuild`."
+            f"The index was built with embedder {used!r} but the settings select "
+            f"{settings.embedder_id!r} (RAG_EMBED_MODEL, RAG_EMBED_BASE_URL, "
+            "RAG_EMBED_API_MODEL); set them back or rebuild with `rag ingest --rebuild`."
         )
+
+
+def check_dimension(coll, dim: int) -> None:
+    """A vector of another length than the index's is an embedder mismatch, said as one (Chroma
+    would raise an internal error). Old indexes without the record are not checked."""
+    want = (coll.metadata or {}).get("embed_dim")
+    if want and int(want) != dim:
+        raise EmbeddingUnavailable(
+            f"The embedder returned {dim}-d vectors but the index holds {want}-d ones: it is "
+            "not the model that built the index. Point the settings at that model, or rebuild "
+            "with `rag ingest --rebuild`."
+        )
+
+
+def record_dimension(coll, dim: int) -> None:
+    meta = dict(coll.metadata or {})
+    if meta.get("embed_dim") != dim:
+        meta["embed_dim"] = dim
+        meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to "change" it
+        coll.modify(metadata=meta)
