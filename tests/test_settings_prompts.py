@@ -116,3 +116,20 @@ def test_presets_name_real_fields_and_balanced_is_the_defaults():
         assert set(values) <= set(Settings.model_fields), name
         s = Settings(preset=name)
         assert {k: getattr(s, k) for k in values} == values, name
+
+
+def test_the_answer_prompt_has_no_example_facts_to_copy():
+    # The old worked example ("SMM … reduces training cost by 40% by routing tokens to 8
+    # experts") was copied into real answers: "What does STEP achieve?" came back with "40",
+    # the checker withheld it and the answer became a refusal. The example shows the format only.
+    import re
+
+    import prompts
+
+    system = prompts.render("answer_system", max_sentences=4)
+    example = system[system.index("Sources:"):]
+    outside = re.sub(r"<[^<>]*>|\[\d\]", "", example)  # placeholders and markers removed
+    assert not re.search(r"\d", outside)
+    for line in example.splitlines()[1:]:
+        body = re.sub(r"^(\[\d\]|Question:|Answer:)\s*", "", line)
+        assert re.fullmatch(r"(<[^<>]+>(\s*\[\d\])?\.?\s*)+", body), line
