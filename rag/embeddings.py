@@ -31,7 +31,27 @@ _WORD = re.compile(r"[a-z0-9]+")
 _load_lock = threading.Lock()
 
 
-class MiniLMEmbedding(BaseEmbedding):
+class BatchEmbedding(BaseEmbedding):
+    """An embedder defined by one batch call, ``_embed(texts)``: queries and single texts are
+    batches of one, so each backend writes only how it turns texts into vectors."""
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embed([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embed([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embed(texts)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+class MiniLMEmbedding(BatchEmbedding):
     model_name: str = "all-MiniLM-L6-v2"
     _model: object = PrivateAttr(default=None)
 
@@ -60,27 +80,15 @@ class MiniLMEmbedding(BaseEmbedding):
             )
         return self._model
 
-    def _encode(self, texts: list[str]) -> list[list[float]]:
+    def _embed(self, texts: list[str]) -> list[list[float]]:
         vecs = self._st().encode(
             texts, batch_size=self.embed_batch_size, normalize_embeddings=True,
             show_progress_bar=False, convert_to_numpy=True,
         )
         return vecs.tolist()
 
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._encode([query])[0]
 
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._encode([text])[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._encode(texts)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-
-class OnnxMiniLMEmbedding(BaseEmbedding):
+class OnnxMiniLMEmbedding(BatchEmbedding):
     """The same model and vectors as `MiniLMEmbedding`, without torch (rag/onnxmodel.py)."""
 
     model_name: str = "all-MiniLM-L6-v2"
@@ -90,18 +98,9 @@ class OnnxMiniLMEmbedding(BaseEmbedding):
         super().__init__(**kw)
         self._model = model
 
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._model.encode([query])[0].tolist()  # type: ignore[attr-defined]
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._get_query_embedding(text)
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+    def _embed(self, texts: list[str]) -> list[list[float]]:
         return self._model.encode(  # type: ignore[attr-defined]
             texts, batch_size=self.embed_batch_size).tolist()
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
 
 
 class HashEmbedding(BaseEmbedding):

@@ -22,14 +22,14 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
+from rag.embeddings import BatchEmbedding
 from rag.errors import EmbeddingUnavailable
 from rag.settings import Settings
 
 
-class EndpointEmbedding(BaseEmbedding):
+class EndpointEmbedding(BatchEmbedding):
     base_url: str
     expected_dim: int | None = None  # RAG_EMBED_API_DIM (the index's own is checked in store)
     _client: object = PrivateAttr(default=None)
@@ -52,7 +52,7 @@ class EndpointEmbedding(BaseEmbedding):
     def _where(self) -> str:
         return f"The embedding endpoint {self.base_url} (model {self.model_name!r})"
 
-    def _request(self, texts: list[str]) -> list[list[float]]:
+    def _embed(self, texts: list[str]) -> list[list[float]]:
         import openai
 
         try:
@@ -98,18 +98,6 @@ class EndpointEmbedding(BaseEmbedding):
             )
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         return (vecs / np.clip(norms, 1e-12, None)).tolist()
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._request([query])[0]
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._request([text])[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._request(texts)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
 
 
 def _short(text: str, n: int = 200) -> str:
