@@ -254,14 +254,9 @@ def serve(settings: Settings | None = None, host: str | None = None,
     """Run the server in the foreground (Ctrl-C or SIGTERM stops it)."""
     import uvicorn
 
-    import rag
     from rag import warmup
-    from rag.memory import limit_arenas
 
     settings = settings or get_settings()
-    rag.preload()  # the first concurrent requests must not race to import llama-index
-    limit_arenas()  # before the worker threads exist (rag/memory.py)
-    if settings.warm_up:
-        warmup.start(settings)
+    warmup.prepare_server(settings)
     uvicorn.run(create_app(settings), host=host or settings.serve_host,
                 port=port or settings.serve_port, log_level="warning", access_log=False)

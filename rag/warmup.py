@@ -47,3 +47,14 @@ def start(settings: Settings) -> threading.Thread:
     t = threading.Thread(target=warm_up, args=(settings,), name="rag-warm-up", daemon=True)
     t.start()
     return t
+
+
+def prepare_server(settings: Settings) -> None:
+    """What a long-running server (the UI, `rag serve`) does before it accepts requests."""
+    import rag
+    from rag.memory import limit_arenas
+
+    rag.preload()  # its first concurrent requests must not race to import llama-index
+    limit_arenas()  # before its worker threads exist (rag/memory.py has the numbers)
+    if settings.warm_up:
+        start(settings)  # while the first page or request arrives

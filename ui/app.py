@@ -30,7 +30,7 @@ import gradio as gr
 import rag
 from rag import warmup
 from rag.errors import RagError
-from rag.memory import limit_arenas, release_free_memory
+from rag.memory import release_free_memory
 from rag.settings import RETRIEVAL_MODES, Settings, get_settings
 from rag.types import Answer, Paper, Status
 from ui import chats
@@ -479,8 +479,7 @@ def launch(settings: Settings | None = None, **kwargs) -> gr.Blocks:
     Extra keyword arguments go to `Blocks.launch` (tests pass prevent_thread_lock, quiet)."""
     settings = settings or get_settings()
     auth = tuple(settings.ui_auth.split(":", 1)) if settings.ui_auth else None
-    rag.preload()  # before the page's concurrent first requests can race to import them
-    limit_arenas()  # before Gradio's worker threads exist (rag/memory.py has the numbers)
+    warmup.prepare_server(settings)
     app = build_app(settings)
     app.queue(default_concurrency_limit=CONCURRENCY)
     options = dict(
@@ -490,7 +489,5 @@ def launch(settings: Settings | None = None, **kwargs) -> gr.Blocks:
     )
     options.update(kwargs)
     options["share"] = False  # never: it would download a tunnel binary and expose the app
-    if settings.warm_up:
-        warmup.start(settings)  # while the page loads: the first question needn't pay for it
     app.launch(**options)
     return app
