@@ -20,6 +20,7 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
+from rag.embedding_base import BatchEmbedding
 from rag.errors import ModelNotPrepared, RagError
 from rag.settings import Settings
 
@@ -29,26 +30,6 @@ _WORD = re.compile(r"[a-z0-9]+")
 # The UI's first question, header and tabs arrive together: without a lock each thread would load
 # its own copy of the model (and race transformers' lazy imports).
 _load_lock = threading.Lock()
-
-
-class BatchEmbedding(BaseEmbedding):
-    """An embedder defined by one batch call, ``_embed(texts)``: queries and single texts are
-    batches of one, so each backend writes only how it turns texts into vectors."""
-
-    def _embed(self, texts: list[str]) -> list[list[float]]:
-        raise NotImplementedError
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._embed([query])[0]
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._embed([text])[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._embed(texts)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
 
 
 class MiniLMEmbedding(BatchEmbedding):

@@ -24,7 +24,7 @@ import re
 import numpy as np
 from pydantic import PrivateAttr
 
-from rag.embeddings import BatchEmbedding
+from rag.embedding_base import BatchEmbedding
 from rag.errors import EmbeddingUnavailable
 from rag.settings import Settings
 
