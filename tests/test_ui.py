@@ -31,8 +31,19 @@ def _source(n, title, passages=("A passage.",), cited=True, score=0.03, sim=0.6)
 
 # --- the chat handler over the real pipeline (fake LLM)
 
+class StepClock:
+    """A clock that advances ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float):
+        self.t, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.t += self.step
+        return self.t
+
+
 def test_streamed_answer_ends_with_final_text_and_cited_sources(fake_settings):
-    steps = run(QUESTION, settings=fake_settings)
+    steps = run(QUESTION, settings=fake_settings, clock=StepClock(1.0))
     first_chat = steps[0][1]
     assert first_chat[0] == {"role": "user", "content": QUESTION}
     assert first_chat[-1]["content"].startswith(fmt.WORKING)  # never blank
@@ -53,6 +64,24 @@ def test_streamed_answer_ends_with_final_text_and_cited_sources(fake_settings):
     assert "score " in panel
     assert steps[-1][0]["interactive"] is True  # the textbox is usable again
     assert steps[-1][3][-1] == {"role": "assistant", "content": answer.text}
+
+
+def _partials(steps):
+    return [s[1][-1]["content"] for s in steps[1:-1]
+            if not s[1][-1]["content"].startswith(fmt.WORKING)]
+
+
+def test_streamed_text_is_sent_in_batches_not_per_token(fake_settings):
+    every_token = _partials(run(QUESTION, settings=fake_settings, clock=StepClock(1.0)))
+    # tokens 30 ms apart: about one update per 100 ms (every 4th token), the first at once
+    batched = _partials(run(QUESTION, settings=fake_settings, clock=StepClock(0.03)))
+    assert len(every_token) >= 8, "the fake answer should stream in many tokens"
+    assert batched[0] == every_token[0]
+    assert len(batched) <= len(every_token) // 3 + 1
+    assert all(b in every_token for b in batched)  # same text, fewer updates
+    # and nothing is lost: the final message is the whole answer either way
+    final = run(QUESTION, settings=fake_settings, clock=StepClock(0.03))[-1]
+    assert final[1][-1]["content"] == fmt.answer_markdown(final[4])
 
 
 def test_unsupported_sentence_is_marked_in_the_chat(fake_settings, llm):
@@ -281,3 +310,19 @@ def test_eval_tab_falls_back_to_the_most_complete_recorded_report(tmp_path):
     latest.mkdir(parents=True)
     (latest / "report.md").write_text("# Eval mine\n")
     assert "mine" in fmt.eval_report(tmp_path)[0]  # a local run wins
+
+
+def test_eval_tab_prefers_a_complete_judged_test_run_to_a_partial_one(tmp_path):
+    import json
+
+    runs = (("2026-01-03-test-judged-partial", 18, True), ("2026-01-01-test-judged", 10, False),
+            ("2026-01-02-dev", 220, False))
+    for name, n, partial in runs:
+        d = tmp_path / "eval" / "reports" / name
+        d.mkdir(parents=True)
+        (d / "report.md").write_text(f"# Eval {name}\n")
+        split = "dev" if "dev" in name else "test"
+        (d / "summary.json").write_text(json.dumps({"overall": {"n": n}, "meta": {
+            "split": split, "judge": "local", "partial": partial}}))
+    text, _ = fmt.eval_report(tmp_path)
+    assert "2026-01-01-test-judged" in text

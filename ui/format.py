@@ -250,7 +250,8 @@ def paper_markdown(paper: Paper | None) -> str:
 def eval_dir(home: Path) -> Path:
     """The latest local `rag eval` run; on a fresh clone, the best run recorded in
     eval/reports/ (so the tab shows real numbers before anyone has run the benchmark): a judged
-    run on the held-out test split first, then any test-split run, then the largest, newest."""
+    run on the held-out test split first (a complete one before a partial one), then any
+    test-split run, then the largest, newest."""
     latest = Path(home) / "eval" / "runs" / "latest"
     if (latest / "report.md").is_file():
         return latest
@@ -263,8 +264,8 @@ def eval_dir(home: Path) -> Path:
         except (OSError, ValueError, KeyError, TypeError):
             n, meta = 0, {}
         test = meta.get("split") == "test"
-        recorded.append((test and bool(meta.get("judge")), test, n, report.parent.name,
-                         report.parent))
+        recorded.append((test and bool(meta.get("judge")), not meta.get("partial"), test, n,
+                         report.parent.name, report.parent))
     return max(recorded)[-1] if recorded else latest
 
 
