@@ -22,7 +22,13 @@ Scores per item (formulas as in eval/metrics.py):
   supports the sentence alone or removing it breaks the support;
 * faithfulness: claim sentences entailed by the papers the model was shown (RAGAS's "faithful
   to the retrieved context"; sentences are the claims — decomposing them with the 1.5B model
-  cost a generation per answer and split them unreliably).
+  cost a generation per answer and split them unreliably). A sentence its cited papers entail
+  is faithful without asking again: the cited papers are part of what was shown, and entailment
+  by part of the context is entailment by all of it. Asking anyway cost the longest prompt of
+  the run (every shown abstract, ~1,500 tokens) on almost every answer, and the 1.5B judge,
+  distracted by the other abstracts, sometimes said no where the cited paper alone said yes
+  (faithfulness 0.82 below citation recall 0.86 on the first judged test items — impossible
+  for a consistent judge).
 """
 
 from __future__ import annotations
@@ -118,9 +124,8 @@ def judge_answer(answer: Answer, judge: Judge) -> JudgedAnswer:
         cited_nums = [n for n in citations.cited_numbers(sent) if n in numbers]
         claims.append((body, cited_nums, [numbers[n] for n in cited_nums]))
 
-    # Pass 1: each sentence against the shown context, then against its cited papers.
-    _ask_grouped(judge, [(body, context) for body, _, _ in claims]
-                 + [(body, cited) for body, _, cited in claims])
+    # Pass 1: each sentence against its cited papers.
+    _ask_grouped(judge, [(body, cited) for body, _, cited in claims])
 
     def verdict(claim: str, sources: list[Source]) -> tuple[bool, float | None]:
         if not sources:
@@ -132,6 +137,13 @@ def judge_answer(answer: Answer, judge: Judge) -> JudgedAnswer:
         return v.p >= THRESHOLD, v.p
 
     supported_by = {i: verdict(body, cited) for i, (body, _, cited) in enumerate(claims)}
+
+    def within_context(cited: list[Source]) -> bool:
+        return bool(cited) and all(any(s is c for c in context) for s in cited)
+
+    # Pass 1b: against everything shown, only where the cited papers did not settle it.
+    _ask_grouped(judge, [(body, context) for i, (body, _, cited) in enumerate(claims)
+                         if not (supported_by[i][0] and within_context(cited))])
     # Pass 2 (ALCE precision): a supported sentence with several citations, each left out.
     _ask_grouped(judge, [pair for i, (body, _, cited) in enumerate(claims)
                          if supported_by[i][0] and len(cited) > 1
@@ -140,7 +152,10 @@ def judge_answer(answer: Answer, judge: Judge) -> JudgedAnswer:
 
     for i, (body, cited_nums, cited) in enumerate(claims):
         supported, p = supported_by[i]
-        faithful, p_ctx = (supported, p) if cited == context else verdict(body, context)
+        if cited == context or (supported and within_context(cited)):
+            faithful, p_ctx = supported, p  # p_context is then the cited papers' p
+        else:
+            faithful, p_ctx = verdict(body, context)
         js = JudgedSentence(body, cited_nums, supported, p, faithful, p_ctx)
         for src in cited:
             if len(cited) == 1:

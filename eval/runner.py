@@ -263,16 +263,18 @@ def summarize(rows: list[dict], k: int) -> dict:
             "by_kind": {kd: aggregate([r for r in rows if r["kind"] == kd], k) for kd in kinds}}
 
 
-def calibrate(judge, path: Path, limit: int | None = None) -> dict | None:
+def calibrate(judge, path: Path, limit: int | None = None, split: str | None = None
+              ) -> dict | None:
     """Judge accuracy on hand-labelled (claim, passage, supported) pairs, at THRESHOLD.
 
     Abstentions (no yes/no) count as wrong: a judge that cannot answer is not calibrated.
+    ``split`` ("dev" | "test" | None/"all") picks the pairs' half.
     """
     from rag.verify import THRESHOLD
 
     if judge is None or not Path(path).exists():
         return None
-    items = load_questions(path, limit=limit)
+    items = load_questions(path, limit=limit, split=split)
     rows, correct, abstained = [], 0, 0
     for it in items:
         v = judge.verdict(it["claim"], it["passage"])
@@ -306,19 +308,24 @@ def calibrate(judge, path: Path, limit: int | None = None) -> dict | None:
             "judge_identity": judge.identity, "items": rows}
 
 
-def _calibration(judge, questions_path: Path, limit: int | None, out: Path) -> dict | None:
+def _calibration(judge, questions_path: Path, limit: int | None, out: Path,
+                 split: str | None = None) -> dict | None:
     """Calibrate once per run directory: a resumed run reuses calibration.json (same judge,
-    same item count) instead of asking the judge the same questions again."""
+    same item count) instead of asking the judge the same questions again.
+
+    A run on one split calibrates on the same half of the pairs: a test run reports the judge's
+    held-out accuracy, a dev run the half a judge change is tuned on. Asking both halves in
+    every run cost ~10 minutes of a judged run's model time for a number nobody reads."""
     cached = out / "calibration.json"
     path = questions_path.parent / "judge_calibration.jsonl"
     if judge is None or not path.exists():
         return None
-    n = len(load_questions(path, limit=limit))
+    n = len(load_questions(path, limit=limit, split=split))
     if cached.exists():
         old = json.loads(cached.read_text())
         if old.get("n") == n and old.get("judge_identity") == judge.identity:
             return old
-    result = calibrate(judge, path, limit)
+    result = calibrate(judge, path, limit, split)
     cached.write_text(json.dumps(result, indent=2))
     return result
 
@@ -455,7 +462,7 @@ def run(questions_path: Path | str | None = None, out_dir: Path | str | None = N
         raise BadInput("The time budget ran out before the first item finished; nothing to "
                        "report (results so far are kept; rerun with --resume).")
     summary = summarize(rows, k)
-    summary["calibration"] = _calibration(the_judge, questions_path, limit, out)
+    summary["calibration"] = _calibration(the_judge, questions_path, limit, out, split)
     summary["meta"] = {
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "questions": str(questions_path),
         "limit": limit, "kinds": kinds, "per_kind": per_kind, "split": split or "all",

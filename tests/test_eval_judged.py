@@ -24,25 +24,48 @@ def test_a_withheld_draft_is_judged_not_dropped(fake_settings, llm):
     answer = Answer("q", "The papers in this collection don't say.", sources=[A, B],
                     refused=True,
                     raw_text="MLTI was evaluated on eight datasets [1]. It uses 40 GPUs [1].")
-    llm.enqueue("yes", "no", "yes", "no")  # both against the context, then both against [1]
+    # both against [1]; then only the unsupported one against everything shown
+    llm.enqueue("yes", "no", "no")
     j = judge_answer(answer, Judge(fake_settings))
     assert j.judged == "draft" and len(j.sentences) == 2
     assert [s.supported for s in j.sentences] == [True, False]
+    assert [s.faithful for s in j.sentences] == [True, False]
     assert j.citation_recall == 0.5 and j.citation_precision == 0.5
+
+
+def _passages(llm, n):
+    return [m[-1]["content"].split("Passage:")[1].split("Claim:")[0] for m in llm.history[-n:]]
 
 
 def test_verdicts_on_one_passage_are_asked_back_to_back(fake_settings, llm):
     """The judge prompt starts with the passage, so grouping by passage lets the server reuse
-    its cached prompt prefix: four sentences citing one paper, shown two papers, need exactly
-    two passage switches (context block, then the cited paper), not one per call."""
+    its cached prompt prefix: four sentences citing one paper, shown two papers, two of them
+    not supported by it, need exactly one passage switch (the cited paper, then the context
+    block for the two), not one per call."""
     text = " ".join(f"MLTI claim number {w} holds [1]." for w in ("one", "two", "three", "four"))
     answer = Answer("q", text, sources=[A, B], citations=[Citation(1, "a", A.title, "", 1)])
-    llm.enqueue(*["yes"] * 8)
-    judge_answer(answer, Judge(fake_settings))
-    passages = [m[-1]["content"].split("Passage:")[1].split("Claim:")[0]
-                for m in llm.history[-8:]]
+    llm.enqueue("yes", "no", "yes", "no", "yes", "no")
+    j = judge_answer(answer, Judge(fake_settings))
+    passages = _passages(llm, 6)
     switches = sum(a != b for a, b in zip(passages, passages[1:]))
-    assert len(passages) == 8 and switches == 1
+    assert len(llm.history) >= 6 and switches == 1
+    assert [s.faithful for s in j.sentences] == [True, True, True, False]
+
+
+def test_a_sentence_its_cited_paper_entails_is_faithful_without_reading_the_context(
+        fake_settings, llm):
+    """Entailed by a shown paper is entailed by everything shown: the longest prompt of the
+    judged run (all shown abstracts) is only asked for sentences the cited papers don't
+    support."""
+    answer = Answer("q", "MLTI interpolates tasks [1]. MLTI was evaluated on eight datasets [1].",
+                    sources=[A, B], citations=[Citation(1, "a", A.title, "", 1)])
+    before = len(llm.history)
+    llm.enqueue("yes", "yes")
+    j = judge_answer(answer, Judge(fake_settings))
+    asked = llm.history[before:]
+    assert len(asked) == 2
+    assert all("Barlow Twins" not in m[-1]["content"] for m in asked)  # context never read
+    assert [s.faithful for s in j.sentences] == [True, True] and j.faithfulness == 1.0
 
 
 def test_judged_scores_do_not_use_the_checkers_rules(fake_settings, llm):
@@ -50,7 +73,7 @@ def test_judged_scores_do_not_use_the_checkers_rules(fake_settings, llm):
     alone here; an uncited sentence is unsupported without asking."""
     answer = Answer("q", "MLTI was evaluated on 12 datasets [1]. Barlow Twins is great.",
                     sources=[A, B], citations=[Citation(1, "a", A.title, "", 1)])
-    llm.enqueue("yes", "yes", "yes")
+    llm.enqueue("yes", "yes")  # the first against [1]; the uncited one against the context
     j = judge_answer(answer, Judge(fake_settings))
     assert [s.supported for s in j.sentences] == [True, False]
     assert j.sentences[1].cited == [] and j.sentences[1].p is None
@@ -97,6 +120,23 @@ def test_paired_difference_interval():
     assert lo > 0  # excludes 0
     lo, hi = metrics.bootstrap_diff_ci(old, dict(old))
     assert lo == hi == 0.0
+
+
+def test_a_run_calibrates_on_its_own_half_of_the_pairs(fake_settings, llm, tmp_path):
+    from eval.runner import _calibration
+
+    (tmp_path / "questions.jsonl").write_text("")
+    rows = [{"id": f"c{i}", "claim": f"claim {i}", "passage": f"passage {i}",
+             "supported": True, "split": "test" if i < 3 else "dev"} for i in range(5)]
+    (tmp_path / "judge_calibration.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    out.mkdir()
+    before = len(llm.history)
+    llm.enqueue("yes", "yes", "yes")
+    cal = _calibration(Judge(fake_settings), tmp_path / "questions.jsonl", None, out, "test")
+    assert cal["n"] == 3 and set(cal["splits"]) == {"test"}
+    assert len(llm.history) - before == 3  # the dev pairs were not asked
 
 
 def test_calibration_reports_each_half(fake_settings, llm, tmp_path):

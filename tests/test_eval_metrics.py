@@ -173,10 +173,11 @@ def test_runner_smoke_writes_results_summary_report_and_plots(fake_settings, llm
                                                               tmp_path):
     out = tmp_path / "run"
     # fact-1: an answer with a fabricated second citation, then the judge's verdicts on it (the
-    # sentence against [1]+[2], against every paper shown, [1] alone, [2] alone); the rest: the
-    # fake's extractive reply, on which the judge abstains.
+    # sentence against [1]+[2], then [1] alone, [2] alone; entailed by cited papers it is
+    # faithful to what was shown without asking); the rest: the fake's extractive reply, on
+    # which the judge abstains.
     llm.enqueue("MLTI proposes to augment the task set through interpolation [1][2].",
-                "yes", "yes", "yes", "no")
+                "yes", "yes", "no")
     s = run(qset, out, settings=fake_settings, judge=True, baseline=True, progress=False,
             runs_root=tmp_path / "runs")
     for name in ("results.jsonl", "summary.json", "report.md", "scores_by_kind.png",
