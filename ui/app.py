@@ -248,15 +248,18 @@ def _wire_chat(app: gr.Blocks, p: Page, settings: Settings) -> None:
                     .then(_respond, chat_inputs, chat_outputs, **PRIVATE))
     for run in list(runs):  # each finished turn is written to the browser's store
         run.then(save_chat, save_inputs, save_outputs, queue=False, **PRIVATE)
+    # What a reset or a delete stops. A Dependency is a dict; gradio's annotation wants a
+    # list[dict], which a list[Dependency] is not to a type checker (lists are invariant).
+    cancels: list[dict[str, Any]] = list(runs)
 
     reset_outputs = chat_outputs + [p.chat_id, p.answers, p.past, p.md_box, p.fb_box]
-    p.clear.click(start_over, None, reset_outputs, cancels=runs, queue=False, **PRIVATE)
+    p.clear.click(start_over, None, reset_outputs, cancels=cancels, queue=False, **PRIVATE)
     # The Chatbot's own trash button clears the messages; reset the rest with them.
-    p.chatbot.clear(start_over, None, reset_outputs, cancels=runs, queue=False, **PRIVATE)
+    p.chatbot.clear(start_over, None, reset_outputs, cancels=cancels, queue=False, **PRIVATE)
 
     opened = [p.chatbot, p.conv, p.panel, p.last, p.chat_id, p.answers, p.past, p.md_box]
     p.past.input(open_chat, [p.store, p.past, p.show_uncited], opened, queue=False, **PRIVATE)
-    p.delete.click(delete_chat, [p.store, p.chat_id], [p.store] + opened, cancels=runs,
+    p.delete.click(delete_chat, [p.store, p.chat_id], [p.store, *opened], cancels=cancels,
                    queue=False, **PRIVATE)
     app.load(restore, [p.store, p.show_uncited], opened, queue=False, **PRIVATE)
 
@@ -342,7 +345,7 @@ def launch(settings: Settings | None = None, **kwargs) -> gr.Blocks:
     warmup.prepare_server(settings)
     app = build_app(settings)
     app.queue(default_concurrency_limit=CONCURRENCY)
-    options = dict(
+    options: dict[str, Any] = dict(
         server_name=settings.ui_host, server_port=settings.ui_port, auth=auth,
         show_error=False,  # only our gr.Error messages reach API clients, never exceptions
         allowed_paths=_allowed_paths(settings), css=CSS, footer_links=["api"],
