@@ -61,7 +61,8 @@ class Settings(BaseSettings):
 
     preset: Literal["balanced", "fast", "thorough"] = Field(
         default="balanced",
-        description="a named group of defaults (PRESETS); a variable set explicitly wins over it")
+        description='a named group of defaults, "fast" or "thorough" (PRESETS); a variable set '
+                    "explicitly wins over it")
 
     # --- where things live
     home: Path = Field(
@@ -346,6 +347,35 @@ class Settings(BaseSettings):
             return Settings.model_validate(data)
         except ValidationError as e:
             raise SettingsError(_describe(e)) from None
+
+
+# Shown as set/unset by `rag settings`, never printed: keys and the UI's password.
+SECRET_FIELDS = frozenset({"openai_api_key", "embed_api_key", "judge_api_key", "api_key",
+                           "ui_auth"})
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field`` (an alias such as OPENAI_API_KEY wins over
+    the RAG_ prefix)."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else f"RAG_{field.upper()}"
+
+
+def explain(settings: Settings) -> list[tuple[str, str, str]]:
+    """(variable, value, description) for every field, in declaration order (`rag settings`)."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if value is None:
+            shown = "(unset)"
+        elif name in SECRET_FIELDS:
+            shown = "(set)"
+        elif isinstance(value, bool):
+            shown = str(value).lower()
+        else:
+            shown = str(value)
+        rows.append((env_name(name), shown, field.description or ""))
+    return rows
 
 
 def _describe(e: ValidationError) -> str:

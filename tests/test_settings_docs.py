@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-from rag.settings import PROJECT_ROOT, Settings
+from rag.cli import main
+from rag.settings import PROJECT_ROOT, SECRET_FIELDS, Settings, env_name
 
 # Environment variables the README's table may list although no Settings field reads them
 # (something else in the project reads them directly). Empty today: everything the table
@@ -18,12 +19,7 @@ _VAR = re.compile(r"`((?:RAG|OPENAI)_[A-Z0-9_]+)`")
 
 
 def _env_names() -> dict[str, str]:
-    """Field name -> the environment variable that sets it (an alias wins over the prefix)."""
-    names = {}
-    for name, field in Settings.model_fields.items():
-        alias = field.validation_alias
-        names[name] = alias if isinstance(alias, str) else f"RAG_{name.upper()}"
-    return names
+    return {name: env_name(name) for name in Settings.model_fields}
 
 
 def _readme_settings_section() -> str:
@@ -76,3 +72,21 @@ def test_the_readme_mentions_no_unknown_rag_variable():
     mentioned = set(re.findall(r"\bRAG_[A-Z0-9_]*[A-Z0-9]\b", readme))
     unknown = sorted(mentioned - known)
     assert not unknown, f"README mentions variables no setting reads: {unknown}"
+
+
+def test_rag_settings_lists_every_variable_and_hides_secrets(monkeypatch, capsys):
+    monkeypatch.setenv("RAG_API_KEY", "s3cret-key")
+    monkeypatch.setenv("RAG_UI_AUTH", "alice:pa55word")
+    monkeypatch.setenv("RAG_TOP_K", "7")
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    variables = [line.split("=", 1)[0] for line in out.splitlines() if not line.startswith(" ")]
+    assert variables == list(_env_names().values())
+    assert "RAG_TOP_K=7\n    papers handed to the LLM at most" in out
+    assert "RAG_API_KEY=(set)" in out and "RAG_CHROMA_HOST=(unset)" in out
+    assert "s3cret" not in out and "pa55word" not in out
+
+
+def test_every_key_like_field_is_kept_secret():
+    key_like = {n for n in Settings.model_fields if n.endswith("key") or "auth" in n}
+    assert key_like <= SECRET_FIELDS <= set(Settings.model_fields)
