@@ -254,6 +254,13 @@ def test_eval_tab_reads_latest_report(tmp_path):
 
 # --- serving
 
+def test_handlers_are_still_importable_from_ui_app():
+    # They lived in ui/app.py before ui/handlers.py; callers of ui.app.respond keep working.
+    assert ui.respond is handlers.respond and ui.api_ask is handlers.api_ask
+    assert ui.restore is handlers.restore and ui.header is handlers.header
+
+
+
 def test_launch_binds_locally_never_shares_and_uses_auth(fake_settings, monkeypatch):
     seen = {}
     monkeypatch.setattr(ui.gr.Blocks, "launch", lambda self, **kw: seen.update(kw))

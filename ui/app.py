@@ -35,7 +35,6 @@ from ui import chats
 from ui import format as fmt
 from ui.handlers import (
     STREAM_EVERY_S,
-    _history_for_rag,
     add_comment,
     api_ask,
     delete_chat,
@@ -58,7 +57,7 @@ from ui.handlers import (
 
 # The handlers used to live here; callers that import them from ui.app keep working.
 __all__ = [
-    "STREAM_EVERY_S", "_history_for_rag", "add_comment", "api_ask", "build_app", "delete_chat",
+    "STREAM_EVERY_S", "add_comment", "api_ask", "build_app", "delete_chat",
     "eval_view", "header", "header_when_ready", "launch", "load_papers", "markdown_of",
     "new_chat", "open_chat", "record_feedback", "rerender_panel", "respond", "restore",
     "save_chat",
