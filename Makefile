@@ -39,18 +39,18 @@ index: install
 ui: install
 	$(BIN)/rag ui
 
-# Lint (ruff: errors, import order, bugbear, pyupgrade) and types (mypy on rag/, eval/, bench/;
-# ui/app.py still has 21 errors against gradio's stubs), then the fast
-# offline tests (fake LLM and embedder), then the ones with the real models and a browser.
+# Lint (ruff: errors, import order, bugbear, pyupgrade) and types (mypy on rag/, eval/, bench/,
+# ui/), then the fast offline tests (fake LLM and embedder), then the ones with the real models
+# and a browser.
 test: install model browser-deps
 	$(BIN)/ruff check .
-	$(BIN)/mypy rag eval bench
+	$(BIN)/mypy rag eval bench ui
 	$(BIN)/python -m pytest -m "not integration and not browser" -q
 	$(BIN)/python -m pytest -m "integration or browser" -q
 
 test-fast: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy rag eval bench
+	$(BIN)/mypy rag eval bench ui
 	$(BIN)/python -m pytest -m "not integration and not browser" -q
 
 test-integration: install model

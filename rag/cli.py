@@ -243,6 +243,18 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def cmd_settings(args) -> int:
+    import textwrap
+
+    from rag.settings import explain, load_settings
+
+    for env, value, description in explain(load_settings()):
+        print(f"{env}={value}")
+        print(textwrap.fill(description, width=96, initial_indent="    ",
+                            subsequent_indent="    "))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from pathlib import Path
 
@@ -316,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "the embedding model to ONNX"
                    ).set_defaults(func=cmd_prepare_model)
     sub.add_parser("stats", help="index size and active model").set_defaults(func=cmd_stats)
+    sub.add_parser("settings", help="every setting: its variable, current value (keys hidden) "
+                   "and what it sets").set_defaults(func=cmd_settings)
     s = sub.add_parser("bench", help="measure ingest, retrieval, answer latency and memory")
     s.add_argument("sections", nargs="*", default=["ingest", "retrieval", "answer"],
                    choices=["ingest", "retrieval", "answer", "naive", "scale", "levers",

@@ -1,8 +1,10 @@
 """The one Settings object, read from environment variables (all documented in the README).
 
-Defaults work offline with no key: the embedded local model on 127.0.0.1 and a Chroma store
-inside the project folder. Values are validated here, so a bad variable fails with a message
-naming it instead of surfacing later as an obscure error.
+Each field says what it sets in its ``Field(description=...)``; tests/test_settings_docs.py
+keeps those and the README's settings table in step. Defaults work offline with no key: the
+embedded local model on 127.0.0.1 and a Chroma store inside the project folder. Values are
+validated here, so a bad variable fails with a message naming it instead of surfacing later as
+an obscure error.
 """
 
 from __future__ import annotations
@@ -57,112 +59,190 @@ class Settings(BaseSettings):
         env_prefix="RAG_", extra="ignore", frozen=True, populate_by_name=True
     )
 
-    # a named group of defaults (PRESETS); explicit variables win over it
-    preset: Literal["balanced", "fast", "thorough"] = "balanced"
+    preset: Literal["balanced", "fast", "thorough"] = Field(
+        default="balanced",
+        description='a named group of defaults, "fast" or "thorough" (PRESETS); a variable set '
+                    "explicitly wins over it")
 
     # --- where things live
-    home: Path = Field(default_factory=_default_home)
-    corpus_path: Path | None = None  # default: <home>/data/corpus
-    chroma_path: Path | None = None  # default: <home>/.index/chroma
-    collection: str = "papers"
-    chroma_host: str | None = None  # set to use a Chroma server (HttpClient) instead
-    chroma_port: int = Field(default=8000, ge=1, le=65535)
+    home: Path = Field(
+        default_factory=_default_home,
+        description="project folder holding data/, .index/ and .models/ (default: the checkout)")
+    corpus_path: Path | None = Field(
+        default=None, description="corpus to ingest (default: <home>/data/corpus)")
+    chroma_path: Path | None = Field(
+        default=None, description="Chroma folder (default: <home>/.index/chroma)")
+    collection: str = Field(default="papers", description="Chroma collection name")
+    chroma_host: str | None = Field(
+        default=None, description="a Chroma server (HttpClient) to use instead of the folder")
+    chroma_port: int = Field(default=8000, ge=1, le=65535, description="that Chroma server's port")
 
     # --- ingest
-    chunk_size: int = Field(default=160, ge=32, le=2048)  # tiktoken (cl100k) tokens
-    chunk_overlap: int = Field(default=32, ge=0, le=512)
-    embed_model: str = "minilm"  # "minilm" (packaged all-MiniLM-L6-v2) or "fake" (tests)
-    embed_batch_size: int = Field(default=32, ge=1, le=1024)
-    # How MiniLM runs: "onnx" (no torch import: a query vector ~0.1 s after start-up), "torch"
-    # (sentence-transformers, ~12 s to load on 2 cores) or "auto" (ONNX once `rag
-    # prepare-model` exported it, else torch with a notice). Same vectors to ~2e-7 either way.
-    embed_backend: Literal["auto", "onnx", "torch"] = "auto"
-    # An OpenAI-compatible /v1/embeddings server (TEI, vLLM, Ollama, Infinity) instead of the
-    # packaged model, for ingest and queries alike (rag/remote_embed.py).
-    embed_base_url: str | None = None
-    embed_api_model: str | None = None  # the model name that server serves; required with it
-    embed_api_key: str | None = None
-    embed_api_dim: int | None = Field(default=None, ge=1)  # reject vectors of another length
-    embed_timeout: float = Field(default=30.0, gt=0)  # seconds per embeddings request
-    embed_retries: int = Field(default=2, ge=0, le=10)  # on connection errors, 429 and 5xx
+    chunk_size: int = Field(
+        default=160, ge=32, le=2048, description="chunk length in tiktoken (cl100k) tokens")
+    chunk_overlap: int = Field(
+        default=32, ge=0, le=512, description="tokens shared by neighbouring chunks")
+    embed_model: str = Field(
+        default="minilm",
+        description='"minilm" (packaged all-MiniLM-L6-v2) or "fake" (hashed vectors, tests)')
+    embed_batch_size: int = Field(
+        default=32, ge=1, le=1024,
+        description="texts embedded per batch (per request with an endpoint)")
+    # ONNX skips the torch import (a query vector ~0.1 s after start-up against ~12 s to load
+    # sentence-transformers on 2 cores); the two give the same vectors to ~2e-7.
+    embed_backend: Literal["auto", "onnx", "torch"] = Field(
+        default="auto",
+        description='how MiniLM runs: "onnx", "torch" (sentence-transformers) or "auto" (ONNX '
+                    "once `rag prepare-model` exported it, else torch with a notice)")
+    embed_base_url: str | None = Field(
+        default=None,
+        description="an OpenAI-compatible /v1/embeddings server (TEI, vLLM, Ollama, Infinity) "
+                    "used instead of the packaged model, for ingest and queries alike "
+                    "(rag/remote_embed.py)")
+    embed_api_model: str | None = Field(
+        default=None, description="the model name that embeddings server serves; required with it")
+    embed_api_key: str | None = Field(default=None, description="that embeddings server's key")
+    embed_api_dim: int | None = Field(
+        default=None, ge=1, description="reject endpoint vectors of any other length")
+    embed_timeout: float = Field(
+        default=30.0, gt=0, description="seconds per embeddings request")
+    embed_retries: int = Field(
+        default=2, ge=0, le=10,
+        description="embeddings retries on connection errors, 429 and 5xx")
 
     # --- retrieval
-    top_k: int = Field(default=5, ge=1, le=50)  # papers handed to the LLM at most
-    retrieval_mode: RetrievalMode = "hybrid"
-    candidates: int = Field(default=40, ge=5, le=500)  # chunks per retriever before fusion
-    # how the dense and BM25 rankings are merged (rag/fusion.py; chosen by `rag eval --retrieval`)
-    fusion: Literal["rrf", "convex"] = "rrf"
-    rrf_k: int = Field(default=60, ge=1)
-    dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # convex fusion's dense share
-    name_first: bool = True  # papers a name in the question singles out rank first
-    # "which papers …" questions listed from retrieval, each with its own sentence
-    # (rag/listing.py), instead of by the LLM
-    listing_answers: bool = True
-    # refuse before the LLM when the question names something (an acronym, a coined word) that
-    # no paper contains, even loosely (rag/names.py)
-    refuse_unknown_names: bool = True
-    listing_k: int = Field(default=10, ge=1, le=50)  # papers retrieved for a listing question
-    min_similarity: float = Field(default=0.30, ge=-1.0, le=1.0)  # relevance floor (cosine)
-    relative_floor: float = Field(default=0.75, ge=0.0, le=1.0)  # keep papers >= best * this
-    passages_per_source: int = Field(default=2, ge=1, le=10)
-    context_tokens: int = Field(default=450, ge=100, le=16000)  # evidence budget in the prompt
-    evidence: Literal["sentences", "passages", "abstracts"] = "sentences"  # see rag/messages.py
-    # share of the evidence budget the best-ranked paper may fill first (rag/evidence.py)
-    evidence_top_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    top_k: int = Field(default=5, ge=1, le=50, description="papers handed to the LLM at most")
+    retrieval_mode: RetrievalMode = Field(
+        default="hybrid", description='"hybrid" (dense and BM25, fused), "dense" or "bm25"')
+    candidates: int = Field(
+        default=40, ge=5, le=500, description="chunks per retriever before fusion")
+    fusion: Literal["rrf", "convex"] = Field(
+        default="rrf",
+        description="how the dense and BM25 rankings are merged (rag/fusion.py; chosen by "
+                    "`rag eval --retrieval`)")
+    rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion's k")
+    dense_weight: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="convex fusion's dense share")
+    name_first: bool = Field(
+        default=True,
+        description="a name in the question that singles out a paper ranks it first and "
+                    "passes the floor")
+    listing_answers: bool = Field(
+        default=True,
+        description='"which papers …" questions listed from retrieval, each paper with its own '
+                    "sentence (rag/listing.py), instead of written by the LLM")
+    refuse_unknown_names: bool = Field(
+        default=True,
+        description="refuse before the LLM when the question names something (an acronym, a "
+                    "coined word) that no paper contains, even loosely (rag/names.py)")
+    listing_k: int = Field(
+        default=10, ge=1, le=50, description="papers retrieved for a listing question")
+    min_similarity: float = Field(
+        default=0.30, ge=-1.0, le=1.0,
+        description="relevance floor (cosine): below it, refuse without calling the LLM")
+    relative_floor: float = Field(
+        default=0.75, ge=0.0, le=1.0,
+        description="keep papers whose similarity is at least the best one's times this")
+    passages_per_source: int = Field(
+        default=2, ge=1, le=10, description="passages kept per paper")
+    context_tokens: int = Field(
+        default=450, ge=100, le=16000, description="evidence budget in the prompt, in tokens")
+    evidence: Literal["sentences", "passages", "abstracts"] = Field(
+        default="sentences",
+        description="what the prompt quotes from each paper (rag/messages.py)")
+    evidence_top_share: float = Field(
+        default=0.0, ge=0.0, le=1.0,
+        description="share of the evidence budget the best-ranked paper may fill first "
+                    "(rag/evidence.py)")
 
     # --- LLM (OpenAI-compatible). Empty base_url = the embedded local server.
-    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
-    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
-    model: str = "qwen2.5-coder-1.5b-instruct"
-    provider: str = "openai"  # "openai" (any compatible endpoint) or "fake" (tests, demos)
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=320, ge=16, le=8192)
-    llm_timeout: float = Field(default=180.0, gt=0)
-    llm_retries: int = Field(default=2, ge=0, le=10)
+    openai_base_url: str | None = Field(
+        default=None, validation_alias="OPENAI_BASE_URL",
+        description="any OpenAI-compatible endpoint (unset: the embedded local model)")
+    openai_api_key: str | None = Field(
+        default=None, validation_alias="OPENAI_API_KEY", description="that endpoint's key")
+    model: str = Field(
+        default="qwen2.5-coder-1.5b-instruct", description="the answering model's name")
+    provider: str = Field(
+        default="openai",
+        description='"openai" (any compatible endpoint) or "fake" (extractive stand-in: '
+                    "tests, demos)")
+    temperature: float = Field(
+        default=0.0, ge=0.0, le=2.0, description="sampling temperature")
+    max_tokens: int = Field(
+        default=320, ge=16, le=8192, description="answer length cap, in tokens")
+    llm_timeout: float = Field(default=180.0, gt=0, description="seconds per LLM request")
+    llm_retries: int = Field(default=2, ge=0, le=10, description="retries per LLM request")
 
     # --- verification judge (unset = the answering model and endpoint)
-    judge_base_url: str | None = None
-    judge_model: str | None = None
-    judge_api_key: str | None = None
-    verify: Literal["off", "cheap", "judge"] = "cheap"  # the live check run on every answer
+    judge_base_url: str | None = Field(
+        default=None, description="a separate judge endpoint (unset: the answering one)")
+    judge_model: str | None = Field(
+        default=None, description="the judge's model name (unset: the answering model)")
+    judge_api_key: str | None = Field(default=None, description="the judge endpoint's key")
+    verify: Literal["off", "cheap", "judge"] = Field(
+        default="cheap", description='the live check run on every answer: "off", "cheap" or '
+                                     '"judge" (an LLM entailment judge)')
 
     # --- embedded local model server
-    llm_host: str = "127.0.0.1"
-    llm_port: int = Field(default=8765, ge=1, le=65535)
-    llm_threads: int = Field(default=2, ge=1, le=256)
-    llm_ctx: int = Field(default=4096, ge=512, le=32768)
+    llm_host: str = Field(default="127.0.0.1", description="where the embedded server listens")
+    llm_port: int = Field(
+        default=8765, ge=1, le=65535, description="the embedded server's port")
+    llm_threads: int = Field(
+        default=2, ge=1, le=256, description="the embedded server's CPU threads")
+    llm_ctx: int = Field(
+        default=4096, ge=512, le=32768, description="the embedded server's context window")
     # Log-probabilities need llama.cpp to keep logits for every prompt token: ~16% slower prompt
     # reading and ~0.9 GB more memory on 2 cores (rag bench, 2026-11-24). Off by default; the
-    # judge then reads the yes/no text. Turn on for calibrated judge scores (eval runs).
-    llm_logprobs: bool = False
-    model_path: Path | None = None  # default: <home>/.models/<gguf>
+    # judge then reads the yes/no text.
+    llm_logprobs: bool = Field(
+        default=False,
+        description="keep logits so the judge reads P(yes): calibrated judge scores for eval "
+                    "runs, slower")
+    model_path: Path | None = Field(
+        default=None, description="the GGUF file (default: <home>/.models/<gguf>)")
 
     # --- answering
-    max_question_chars: int = Field(default=2000, ge=10)
-    condense_history: bool = True
-    # How a follow-up finds its papers: "context" keeps the previous turn's sources (fast, no
-    # extra LLM call); "llm" rewrites it into a standalone question first.
-    condense_mode: Literal["context", "llm"] = "context"
+    max_question_chars: int = Field(
+        default=2000, ge=10, description="longest question accepted, in characters")
+    condense_history: bool = Field(
+        default=True, description="follow-up questions use the earlier turns")
+    condense_mode: Literal["context", "llm"] = Field(
+        default="context",
+        description='how a follow-up finds its papers: "context" keeps the previous turn\'s '
+                    'sources (fast, no extra LLM call); "llm" rewrites it into a standalone '
+                    "question first")
 
     # --- UI
-    ui_host: str = "127.0.0.1"
-    ui_port: int = Field(default=7860, ge=1, le=65535)
-    ui_auth: str | None = None  # "user:password"
-    # load the embedder, index and local model (and its cache of the system prompt) in the
-    # background when a server starts, so the first question does not wait for them
-    warm_up: bool = True
+    ui_host: str = Field(default="127.0.0.1", description="where the web UI listens")
+    ui_port: int = Field(default=7860, ge=1, le=65535, description="the web UI's port")
+    ui_auth: str | None = Field(
+        default=None, description='"user:password" to require a login to the web UI')
+    warm_up: bool = Field(
+        default=True,
+        description="load the embedder, index and local model (and its cache of the system "
+                    "prompt) in the background when a server starts, so the first question "
+                    "does not wait for them")
 
     # --- OpenAI-compatible server (`rag serve`, rag/server.py)
-    serve_host: str = "127.0.0.1"
-    serve_port: int = Field(default=8710, ge=1, le=65535)
-    serve_model: str = "rag-papers"  # the model id clients ask for
-    api_key: str | None = None  # when set, clients must send "Authorization: Bearer <key>"
-    # answers in flight at once; more requests wait for a thread (the local LLM answers one at
-    # a time anyway: this bounds memory, not throughput)
-    serve_threads: int = Field(default=32, ge=1, le=512)
+    serve_host: str = Field(
+        default="127.0.0.1", description="where the OpenAI-compatible server listens")
+    serve_port: int = Field(
+        default=8710, ge=1, le=65535, description="the OpenAI-compatible server's port")
+    serve_model: str = Field(default="rag-papers", description="the model id clients ask for")
+    api_key: str | None = Field(
+        default=None,
+        description='when set, clients must send "Authorization: Bearer <key>"')
+    # The local LLM answers one question at a time anyway: this bounds memory, not throughput.
+    serve_threads: int = Field(
+        default=32, ge=1, le=512,
+        description="answers in flight at once; more requests wait for a thread")
 
     # --- feedback (rag/feedback.py)
-    feedback_path: Path | None = None  # default: <home>/.feedback/feedback.jsonl
+    feedback_path: Path | None = Field(
+        default=None,
+        description="the thumbs up/down log, JSONL, append-only "
+                    "(default: <home>/.feedback/feedback.jsonl)")
 
     @model_validator(mode="before")
     @classmethod
@@ -267,6 +347,35 @@ class Settings(BaseSettings):
             return Settings.model_validate(data)
         except ValidationError as e:
             raise SettingsError(_describe(e)) from None
+
+
+# Shown as set/unset by `rag settings`, never printed: keys and the UI's password.
+SECRET_FIELDS = frozenset({"openai_api_key", "embed_api_key", "judge_api_key", "api_key",
+                           "ui_auth"})
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field`` (an alias such as OPENAI_API_KEY wins over
+    the RAG_ prefix)."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else f"RAG_{field.upper()}"
+
+
+def explain(settings: Settings) -> list[tuple[str, str, str]]:
+    """(variable, value, description) for every field, in declaration order (`rag settings`)."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if value is None:
+            shown = "(unset)"
+        elif name in SECRET_FIELDS:
+            shown = "(set)"
+        elif isinstance(value, bool):
+            shown = str(value).lower()
+        else:
+            shown = str(value)
+        rows.append((env_name(name), shown, field.description or ""))
+    return rows
 
 
 def _describe(e: ValidationError) -> str:

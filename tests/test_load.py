@@ -76,11 +76,11 @@ def test_freed_memory_goes_back_to_the_os_after_an_answer(monkeypatch):
     import gradio as gr
 
     import rag.memory as memory
-    from ui import app
+    from ui import handlers
 
     calls = []
-    monkeypatch.setattr(app, "release_free_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(handlers, "release_free_memory", lambda: calls.append(1) or True)
     with pytest.raises(gr.Error):
-        app.api_ask("   ")
+        handlers.api_ask("   ")
     assert calls == [1]  # even when the question is rejected
     assert memory.release_free_memory() in (True, False)

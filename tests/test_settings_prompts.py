@@ -82,20 +82,6 @@ def test_wheel_ships_prompts_and_console_script(tmp_path):
     assert out.stdout.startswith("[1] T"), out.stderr
 
 
-def test_every_setting_is_documented_in_the_readme():
-    from rag.settings import PROJECT_ROOT, Settings
-
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    section = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
-    missing = []
-    for name, field in Settings.model_fields.items():
-        env = field.validation_alias if isinstance(field.validation_alias, str) else (
-            f"RAG_{name.upper()}")
-        if f"`{env}`" not in section:
-            missing.append(env)
-    assert not missing, f"README ## Settings lacks {missing}"
-
-
 def test_a_preset_sets_its_group_and_an_explicit_variable_wins(monkeypatch):
     monkeypatch.setenv("RAG_PRESET", "thorough")
     monkeypatch.setenv("RAG_CONTEXT_TOKENS", "500")

@@ -1,4 +1,5 @@
-"""The web UI's handlers and formatters, with the fake LLM and the fake-embedded index.
+"""The web UI's handlers (ui/handlers.py), formatters and server, with the fake LLM and the
+fake-embedded index.
 
 What a user sees is asserted on the values the handlers yield (chat messages, sources panel);
 the named API endpoint is exercised through gradio_client against a real local server.
@@ -15,13 +16,14 @@ from rag.errors import LLMUnavailable
 from rag.types import Answer, Citation, Paper, Source
 from ui import app as ui
 from ui import format as fmt
+from ui import handlers
 
 QUESTION = "Which paper interpolates tasks for meta-learning?"
 
 
 def run(message, chat=None, conv=None, **kw):
     """All yields of one chat turn; each is (textbox, chat, panel, conv, answer)."""
-    return list(ui.respond(message, chat or [], conv or [], **kw))
+    return list(handlers.respond(message, chat or [], conv or [], **kw))
 
 
 def _source(n, title, passages=("A passage.",), cited=True, score=0.03, sim=0.6):
@@ -163,18 +165,18 @@ def test_unexpected_bug_shows_no_traceback(fake_settings, monkeypatch):
 def test_missing_index_is_reported_in_chat_and_header(empty_settings):
     msg = run(QUESTION, settings=empty_settings)[-1][1][-1]["content"]
     assert "rag ingest" in msg
-    assert "not available" in ui.header(empty_settings)
+    assert "not available" in handlers.header(empty_settings)
 
 
 def test_new_chat_resets_chat_and_panel(fake_settings):
     done = run(QUESTION, settings=fake_settings)[-1]
     assert done[1] and done[4] is not None
-    box, chat, panel, conv, last = ui.new_chat()
+    box, chat, panel, conv, last = handlers.new_chat()
     assert chat == [] and conv == [] and last is None and panel == fmt.EMPTY_PANEL
 
 
 def test_header_shows_model_and_index_size(fake_settings):
-    line = ui.header(fake_settings)
+    line = handlers.header(fake_settings)
     assert "fake model" in line and "papers" in line and "chunks" in line
 
 
@@ -212,7 +214,7 @@ def test_panel_keeps_uncited_papers_apart_and_collapsed():
     assert "**[1] Cited Paper**" in cited and "> Cited passage one." in cited
     assert "Other \\[Bracketed\\] Paper" in uncited and "[2]" not in panel
     assert "Retrieved but not cited" not in fmt.sources_markdown(_answer(), show_uncited=False)
-    assert ui.rerender_panel(False, _answer()).count("Retrieved but not cited") == 0
+    assert handlers.rerender_panel(False, _answer()).count("Retrieved but not cited") == 0
     assert fmt.sources_markdown(None) == fmt.EMPTY_PANEL
 
 
@@ -227,7 +229,7 @@ def test_answer_json_is_plain_data():
 def test_plain_content_reads_gradio6_messages():
     conv = [{"role": "user", "content": [{"type": "text", "text": "Hi"}]},
             {"role": "assistant", "content": "There [1]."}]
-    assert ui._history_for_rag(conv) == [{"role": "user", "content": "Hi"},
+    assert handlers._history_for_rag(conv) == [{"role": "user", "content": "Hi"},
                                          {"role": "assistant", "content": "There [1]."}]
 
 
@@ -251,6 +253,13 @@ def test_eval_tab_reads_latest_report(tmp_path):
 
 
 # --- serving
+
+def test_handlers_are_still_importable_from_ui_app():
+    # They lived in ui/app.py before ui/handlers.py; callers of ui.app.respond keep working.
+    assert ui.respond is handlers.respond and ui.api_ask is handlers.api_ask
+    assert ui.restore is handlers.restore and ui.header is handlers.header
+
+
 
 def test_launch_binds_locally_never_shares_and_uses_auth(fake_settings, monkeypatch):
     seen = {}

@@ -7,8 +7,7 @@ import json
 import rag
 from rag.feedback import FeedbackStore
 from rag.render import answer_from_dict, answer_markdown, answer_to_dict
-from ui import app as ui_app
-from ui import chats
+from ui import chats, handlers
 from ui import format as fmt
 
 QUESTION = "Which paper interpolates tasks for meta-learning?"
@@ -34,7 +33,7 @@ def test_save_restore_list_and_delete(fake_settings):
     store, cid, answers = chats.save(chats.empty(), None, chat, conv, {}, answer)
     assert store["current"] == cid and list(answers) == ["1"]
     store = json.loads(json.dumps(store))  # what localStorage gives back
-    restored = ui_app.restore(store, True)
+    restored = handlers.restore(store, True)
     r_chat, r_conv, panel, last, r_id = restored[:5]
     assert r_chat == chat and r_conv == conv and r_id == cid
     assert f"[1] {fmt.md_escape(answer.citations[0].title)}" in panel
@@ -49,7 +48,7 @@ def test_save_restore_list_and_delete(fake_settings):
 
 def test_a_foreign_or_old_store_is_ignored():
     assert chats.valid({"something": "else"}) == chats.empty()
-    assert ui_app.restore(None, True)[0] == []
+    assert handlers.restore(None, True)[0] == []
 
 
 def test_the_browser_secret_outlives_the_process(tmp_path):
@@ -65,13 +64,13 @@ def test_thumbs_down_from_the_chat_is_stored_with_its_comment(fake_settings, tmp
     settings = fake_settings.with_overrides(feedback_path=tmp_path / "fb.jsonl")
     answer, chat, conv = _turn(settings)
     _, _, answers = chats.save(chats.empty(), None, chat, conv, {}, answer)
-    note, fb_id = ui_app.record_feedback(_Like(1, False), answers, settings)
+    note, fb_id = handlers.record_feedback(_Like(1, False), answers, settings)
     assert fb_id and "Recorded" in note["value"]
-    ui_app.add_comment("cite the MLTI paper", fb_id, settings)
+    handlers.add_comment("cite the MLTI paper", fb_id, settings)
     (item,) = FeedbackStore(settings.feedback_file).items()
     assert item["rating"] == "down" and item["comment"] == "cite the MLTI paper"
     assert item["question"] == QUESTION and item["client"] == "ui"
-    _, none = ui_app.record_feedback(_Like(0, True), answers, settings)  # the user's message
+    _, none = handlers.record_feedback(_Like(0, True), answers, settings)  # the user's message
     assert none is None
 
 
