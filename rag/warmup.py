@@ -54,7 +54,7 @@ def prepare_server(settings: Settings) -> None:
     import rag
     from rag.memory import limit_arenas
 
-    rag.preload()  # its first concurrent requests must not race to import llama-index
     limit_arenas()  # before its worker threads exist (rag/memory.py has the numbers)
+    rag.preload()  # its first concurrent requests must not race to import llama-index
     if settings.warm_up:
         start(settings)  # while the first page or request arrives

@@ -125,19 +125,49 @@ def test_cold_start_chroma_server(chromium, real_home, chroma_server, tmp_path):
     _cold_start(chromium, env, tmp_path)
 
 
-def test_ui_imports_the_answer_path_before_it_serves(tmp_path):
-    """The first requests of a fresh page arrive together (header, tabs, question); if they were
-    the first to import llama-index, one of them got "cannot import name … from partially
-    initialized module" (a fresh `make run`). launch() imports the answer path up front."""
+def test_ui_serves_first_then_imports_the_answer_path_before_it_blocks(tmp_path):
+    """The page is served before the answer path is imported (so it is up ~1.5 s sooner), and
+    launch() imports it right after, before it blocks: the first requests of a fresh page arrive
+    together (header, tabs, question), and if they were the first to import llama-index, one of
+    them got "cannot import name … from partially initialized module" (a fresh `make run`)."""
     code = (
         "import sys, gradio\n"
-        "gradio.Blocks.launch = lambda self, **kw: None\n"
+        "need = ['rag.answer', 'rag.retrieval', 'rag.ingestion', 'llama_index.core']\n"
+        "seen = {}\n"
+        "def fake_launch(self, **kw):\n"
+        "    seen['at_launch'] = [m for m in need if m in sys.modules]\n"
+        "    seen['prevent_thread_lock'] = kw.get('prevent_thread_lock')\n"
+        "def fake_block(self):\n"
+        "    seen['at_block'] = [m for m in need if m not in sys.modules]\n"
+        "gradio.Blocks.launch = fake_launch\n"
+        "gradio.Blocks.block_thread = fake_block\n"
         "from ui import app\n"
         "app.launch()\n"
-        "need = ['rag.answer', 'rag.retrieval', 'rag.ingestion', 'llama_index.core']\n"
-        "missing = [m for m in need if m not in sys.modules]\n"
-        "print('missing:', missing)\n"
-        "sys.exit(1 if missing else 0)\n"
+        "print(seen)\n"
+        "ok = (seen['at_launch'] == [] and seen['at_block'] == []\n"
+        "      and seen['prevent_thread_lock'] is True)\n"
+        "sys.exit(0 if ok else 1)\n"
+    )
+    env = subprocess_env(**fake_env(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+
+
+def test_requests_wait_for_an_import_in_progress_instead_of_racing_it(tmp_path):
+    """While one thread is inside rag.preload() (holding the import lock), another thread's
+    `rag.ask_stream` waits for it instead of importing llama-index at the same time."""
+    code = (
+        "import sys, threading, time\n"
+        "import rag\n"
+        "got = []\n"
+        "rag._import_lock.acquire()\n"
+        "t = threading.Thread(target=lambda: got.append(rag.ask_stream))\n"
+        "t.start(); time.sleep(1.0)\n"
+        "waited = t.is_alive() and 'rag.answer' not in sys.modules\n"
+        "rag._import_lock.release(); t.join(120)\n"
+        "print(waited, bool(got))\n"
+        "sys.exit(0 if waited and got else 1)\n"
     )
     env = subprocess_env(**fake_env(tmp_path))
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,

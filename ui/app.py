@@ -28,7 +28,9 @@ from typing import Any
 
 import gradio as gr
 
+import rag
 from rag import warmup
+from rag.memory import limit_arenas
 from rag.settings import RETRIEVAL_MODES, Settings, get_settings
 from rag.types import Paper
 from ui import chats
@@ -302,12 +304,24 @@ def _wire_header_and_eval(app: gr.Blocks, p: Page, settings: Settings, warm: Fut
     p.refresh.click(_eval, None, [p.report, p.charts], queue=False, **PRIVATE)
 
 
-def build_app(settings: Settings | None = None) -> gr.Blocks:
+def _index_stats(settings: Settings):
+    rag.preload()  # this thread must not import llama-index while another one does
     from rag.ingestion import index_stats
 
-    settings = settings or get_settings()
+    return index_stats(settings)
+
+
+def _open_index(settings: Settings) -> Future:
     # Open the index while the page loads, so the header shows its size as soon as it is known.
-    warm = ThreadPoolExecutor(1, thread_name_prefix="warm-index").submit(index_stats, settings)
+    return ThreadPoolExecutor(1, thread_name_prefix="warm-index").submit(_index_stats, settings)
+
+
+def build_app(settings: Settings | None = None, warm: Future | None = None) -> gr.Blocks:
+    """The page. ``warm`` is the index count the first header shows once it resolves; by
+    default the index is opened now (launch() passes one it fills after the page is served)."""
+    settings = settings or get_settings()
+    if warm is None:
+        warm = _open_index(settings)
     papers, corpus_error = load_papers(settings)
 
     with gr.Blocks(title=TITLE, fill_width=True) as app:
@@ -341,8 +355,9 @@ def launch(settings: Settings | None = None, **kwargs) -> gr.Blocks:
     Extra keyword arguments go to `Blocks.launch` (tests pass prevent_thread_lock, quiet)."""
     settings = settings or get_settings()
     auth = tuple(settings.ui_auth.split(":", 1)) if settings.ui_auth else None
-    warmup.prepare_server(settings)
-    app = build_app(settings)
+    limit_arenas()  # before Gradio's threads exist (rag/memory.py)
+    warm: Future = Future()
+    app = build_app(settings, warm)
     app.queue(default_concurrency_limit=CONCURRENCY)
     options: dict[str, Any] = dict(
         server_name=settings.ui_host, server_port=settings.ui_port, auth=auth,
@@ -351,5 +366,24 @@ def launch(settings: Settings | None = None, **kwargs) -> gr.Blocks:
     )
     options.update(kwargs)
     options["share"] = False  # never: it would download a tunnel binary and expose the app
-    app.launch(**options)
+    block = not options.pop("prevent_thread_lock", False)
+    # Serve the page first, then import the answer path (~1.5 s on 2 cores, after Gradio's own
+    # ~4 s): the page is up ≤5 s after start and its header says "loading" meanwhile; a request
+    # that arrives before the imports finish waits for them in rag.preload(), never races them.
+    app.launch(prevent_thread_lock=True, **options)
+    warmup.prepare_server(settings)
+    _fill(warm, _open_index(settings))
+    if block:
+        app.block_thread()
     return app
+
+
+def _fill(target: Future, source: Future) -> None:
+    def copy(done: Future) -> None:
+        error = done.exception()
+        if error is not None:
+            target.set_exception(error)
+        else:
+            target.set_result(done.result())
+
+    source.add_done_callback(copy)

@@ -237,6 +237,7 @@ def delete_chat(store, chat_id):
 # --- data for the header and the other tabs
 
 def header(settings: Settings) -> str:
+    rag.preload()  # a page load can arrive while the server is still importing (ui/app.launch)
     from rag.ingestion import index_stats
     from rag.llm import describe
 
