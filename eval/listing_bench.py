@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rag import listing
 from rag.corpus import paper_id
-from rag.retrieval import retrieve
+from rag.retrieval import retrieve, similarity_spread
 from rag.settings import Settings, get_settings
 from rag.turns import select_sources
 
@@ -36,7 +36,8 @@ def run(settings: Settings, whole_question: bool = False) -> dict:
             sources = retrieve(query, settings.listing_k, settings=settings)
             gold = {paper_id(t) for t in q["gold_titles"]}
             gold_n += len(gold)
-            matches, possible = (listing.choose(q["question"], sources)
+            matches, possible = (listing.choose(q["question"], sources,
+                                                similarity_spread(query, settings))
                                  if select_sources(sources, settings, query) else ([], []))
             if not matches:
                 no_match += 1

@@ -1,6 +1,7 @@
 """Retrieval quality of every fusion rule side by side: `rag eval --retrieval`.
 
-Each question's dense and BM25 candidates are computed once (`rag.retrieval.candidates`), then
+Each question's dense and BM25 candidates are computed once (`rag.retrieval.candidates`, with
+the query the product searches with: a listing question without its scaffolding), then
 every rule in `rag.fusion` ranks the same candidates, so the table compares rules, not noise.
 Printed per split and kind: recall@5, recall@10 and MRR of the gold papers, for dense alone,
 BM25 alone, the old default (RRF k=60, no name rule) and every candidate rule; plus two probes
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag import listing
 from rag.corpus import load_corpus, paper_id
 from rag.fusion import fuse
 from rag.names import named_terms, title_name
@@ -167,9 +169,17 @@ def latency_ms(questions: list[str], variants: dict[str, Settings], rounds: int 
             for name, t in times.items()}
 
 
+def query_of(question: str, settings: Settings) -> str:
+    """What the product searches with: a listing question without its scaffolding
+    (rag/answer.py's listing path), any other question as asked."""
+    if settings.listing_answers and listing.is_listing(question):
+        return listing.search_query(question)
+    return question
+
+
 def run(settings: Settings, out: Path | None = None) -> dict:
     items = load_items()
-    cands = [candidates(q["question"], settings) for q in items]
+    cands = [candidates(query_of(q["question"], settings), settings) for q in items]
     rule_list = rules()
     tab = table(items, cands, rule_list)
     chosen = choose(tab, rule_list)

@@ -21,7 +21,7 @@ from rag.llm import get_model
 
 # Re-exported: callers written against the single-module layout import these from here.
 from rag.messages import as_question, build_context, build_messages  # noqa: F401
-from rag.retrieval import retrieve, unknown_names
+from rag.retrieval import retrieve, similarity_spread, unknown_names
 from rag.settings import Settings, get_settings
 from rag.turns import (  # noqa: F401
     History,
@@ -165,7 +165,8 @@ def _listing_answer(q: str, question: str, k: int, mode: str | None, settings: S
     query = listing.search_query(question)
     sources = retrieve(query, k, mode=mode, settings=settings, timings=timings)
     passed = bool(select_sources(sources, settings, query))
-    matches, possible = listing.choose(question, sources) if passed else ([], [])
+    spread = similarity_spread(query, settings) if passed else None
+    matches, possible = listing.choose(question, sources, spread) if passed else ([], [])
     used = matches + possible if matches else []
     for i, s in enumerate(used + [s for s in sources if s not in used], start=1):
         s.number, s.shown_to_llm = i, s in used

@@ -14,6 +14,9 @@ The cuts, chosen on the eval's dev listing items only (`python -m eval.listing_b
   or its best passage is within ``MATCH_REL`` of the best paper's cosine similarity and it
   has at least half the topic words (so the closest paper to a topic nobody wrote about is
   not presented as a match);
+* or its cosine to the topic stands ``MATCH_Z`` standard deviations above the collection's
+  papers (`retrieval.similarity_spread`): a paper that clearly stands out is on the topic even
+  when it words it differently;
 * it is *possibly relevant* when it is among the first ``POSSIBLE_RANK`` retrieved and within
   ``POSSIBLE_REL`` of the best.
 
@@ -35,6 +38,7 @@ from rag.settings import Settings
 from rag.thresholds import (
     LISTING_MATCH_MIN_TOPIC,
     LISTING_MATCH_REL,
+    LISTING_MATCH_Z,
     LISTING_POSSIBLE_RANK,
     LISTING_POSSIBLE_REL,
 )
@@ -43,6 +47,7 @@ from rag.types import Source
 # The cuts and the measurement that chose them: rag/thresholds.py.
 MATCH_REL = LISTING_MATCH_REL
 MATCH_MIN_TOPIC = LISTING_MATCH_MIN_TOPIC
+MATCH_Z = LISTING_MATCH_Z
 POSSIBLE_REL = LISTING_POSSIBLE_REL
 POSSIBLE_RANK = LISTING_POSSIBLE_RANK
 
@@ -93,17 +98,22 @@ def topic_words(question: str) -> set[str]:
     return _stems(question) - _SCAFFOLD_STEMS
 
 
-def choose(question: str, sources: list[Source]) -> tuple[list[Source], list[Source]]:
-    """(papers that match, papers possibly relevant), each in retrieval order."""
+def choose(question: str, sources: list[Source], spread: tuple[float, float] | None = None
+           ) -> tuple[list[Source], list[Source]]:
+    """(papers that match, papers possibly relevant), each in retrieval order. ``spread`` is
+    the (mean, sd) of the collection's cosines to the topic (`retrieval.similarity_spread`);
+    without it only the word and share-of-best rules apply."""
     if not sources:
         return [], []
     topic = topic_words(question)
     best = max(s.similarity for s in sources)
+    mean, sd = spread or (0.0, 0.0)
     matches, possible = [], []
     for rank, s in enumerate(sources, start=1):
         rel = s.similarity / best if best > 0 else 0.0
         share = len(topic & _stems(f"{s.title} {s.abstract or s.text}")) / max(1, len(topic))
-        if share == 1 and topic or rel >= MATCH_REL and share >= MATCH_MIN_TOPIC:
+        stands_out = sd > 0 and (s.similarity - mean) / sd >= MATCH_Z
+        if share == 1 and topic or rel >= MATCH_REL and share >= MATCH_MIN_TOPIC or stands_out:
             matches.append(s)
         elif rank <= POSSIBLE_RANK and rel >= POSSIBLE_REL:
             possible.append(s)

@@ -64,3 +64,9 @@ LISTING_MATCH_MIN_TOPIC = 0.5
 #: and within this share of the best paper's cosine.
 LISTING_POSSIBLE_REL = 0.75
 LISTING_POSSIBLE_RANK = 8
+#: A paper also matches when its cosine to the topic stands this many standard deviations above
+#: the collection's papers (`retrieval.similarity_spread`). Chosen on the dev listing items
+#: (/tmp prototype, 2026-12-02; 3.0/3.25/3.5/3.75/4.0 tried): matches 0.63 -> 0.80 recall at
+#: 0.93 -> 0.85 precision, the listed set (with "possibly relevant") 0.85 recall either way;
+#: test, reported only: matches 0.35 -> 0.46 recall at 0.78 -> 0.72 precision.
+LISTING_MATCH_Z = 3.5

@@ -92,3 +92,26 @@ def test_listing_answers_can_be_turned_off(fake_settings, llm):
     a = rag.ask("Which papers study meta-learning with task interpolation?", settings=s)
     assert llm.history and a.model != "retrieval only"
 
+
+
+def test_a_paper_that_stands_out_from_the_collection_matches_without_the_topic_words():
+    """Worded differently from the question (no topic word), but its cosine is far above the
+    collection's papers: a match. The same paper at an ordinary cosine is not."""
+    q = "Which papers study learned optimizers?"
+    near = _src(1, "VeLO: training versatile update rules", "A meta-trained update rule.", 0.62)
+    other = _src(2, "Barlow Twins", "Redundancy reduction for self-supervision.", 0.30)
+    spread = (0.20, 0.10)  # mean, sd of the collection's best cosines to the topic
+    matches, _ = listing.choose(q, [near, other], spread)
+    assert matches == [near]  # (0.62 - 0.20) / 0.10 = 4.2 sd above the collection
+    assert listing.choose(q, [near, other], (0.55, 0.10))[0] == []  # 0.7 sd: ordinary
+    assert listing.choose(q, [near, other])[0] == []  # no spread: only the word rules
+
+
+def test_similarity_spread_is_the_collections_background(fake_settings):
+    from rag.retrieval import retrieve, similarity_spread
+
+    mean, sd = similarity_spread("task interpolation for meta-learning", fake_settings)
+    top = retrieve("task interpolation for meta-learning", 3, settings=fake_settings)
+    assert sd > 0 and -1.0 <= mean <= 1.0
+    assert top[0].similarity > mean  # the best paper is above the collection's average
+    assert similarity_spread("task interpolation for meta-learning", fake_settings) == (mean, sd)
