@@ -11,7 +11,8 @@ reports, never in timed tests. Sections:
 * naive     — the same cold ingest done with llama-index defaults (VectorStoreIndex over
               ChromaVectorStore, default splitter), and what re-running it does (duplicates);
 * scale     — ingest of a synthetic corpus ×N (varied copies), and retrieval on a synthetic
-              100k-chunk collection: Chroma's HNSW versus exact numpy search (latency, recall@10);
+              collection (--vectors, 100k by default; 1M fits in ~6 GB): Chroma's HNSW versus
+              exact numpy search (build time, RSS, latency and recall@10 per ef_search);
 * memory    — peak RSS of this process and of the LLM server child.
 """
 
@@ -156,8 +157,7 @@ def _variant(text: str, i: int) -> str:
     return " ".join(sents[k:] + sents[:k]) + f" Variant {i}."
 
 
-def bench_scale(settings: Settings, copies: int, chunks_100k: int = 100_000) -> dict:
-    import numpy as np
+def bench_scale(settings: Settings, copies: int, vectors: int = 100_000) -> dict:
 
     from rag.corpus import load_corpus
     from rag.ingestion import ingest
@@ -178,51 +178,86 @@ def bench_scale(settings: Settings, copies: int, chunks_100k: int = 100_000) -> 
                                 "seconds": round(r.seconds, 1),
                                 "chunks_per_s": round(r.chunks / r.seconds, 1)}
 
+    out["synthetic"] = bench_vectors(vectors)
+    return out
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_vectors(n: int, n_queries: int = 50, ef_values: tuple[int, ...] = (10, 50, 100, 200)
+                  ) -> dict:
+    """Chroma's HNSW against exact numpy search on ``n`` synthetic vectors: build time, RSS the
+    index adds, query p50/p95 and recall@10 against exact at several ef_search values."""
+    import shutil
+
     import chromadb
+    import numpy as np
 
     # Clustered unit vectors, like text embeddings (topics), not uniform noise: in 384
     # dimensions uniform random points are all nearly equidistant and "nearest" means nothing.
     # Queries are perturbed data points, as a question is close to the passages it is about.
     rng = np.random.default_rng(0)
-    dim, n_topics = 384, 2000
+    dim, n_topics, block = 384, max(2000, n // 50), 100_000
+    centers = rng.standard_normal((n_topics, dim), dtype=np.float32)
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    data = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, block):  # in blocks: a 1M x 384 temporary would double the peak
+        m = min(block, n - start)
+        x = centers[rng.integers(0, n_topics, m)]
+        x += rng.standard_normal((m, dim), dtype=np.float32) * (0.8 / np.sqrt(dim))
+        data[start:start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    picks = rng.choice(n, n_queries, replace=False)
+    queries = data[picks] + rng.standard_normal((n_queries, dim), dtype=np.float32) * (
+        0.8 / np.sqrt(dim))
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
 
-    def unit(x):
-        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    exact_lat, exact_ids = [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        exact_ids.append({int(x) for x in np.argpartition(-(data @ q), 10)[:10]})
+        exact_lat.append(time.perf_counter() - t0)
 
-    centers = unit(rng.standard_normal((n_topics, dim), dtype=np.float32))
-    topic = rng.integers(0, n_topics, chunks_100k)
-    data = unit(centers[topic] + rng.standard_normal((chunks_100k, dim), dtype=np.float32)
-                * (0.8 / np.sqrt(dim)))
-    picks = rng.choice(chunks_100k, 50, replace=False)
-    queries = unit(data[picks] + rng.standard_normal((50, dim), dtype=np.float32)
-                   * (0.8 / np.sqrt(dim)))
-    with tempfile.TemporaryDirectory() as tmp:
+    tmp = tempfile.mkdtemp(prefix="rag-bench-vectors-")
+    try:
         client = chromadb.PersistentClient(path=tmp)
         coll = client.create_collection("synthetic", metadata={"hnsw:space": "cosine"},
                                         embedding_function=None)
+        rss0 = _rss_mb()
         t0 = time.perf_counter()
-        ids = [str(i) for i in range(chunks_100k)]
-        for start in range(0, chunks_100k, 5000):
-            coll.add(ids=ids[start:start + 5000], embeddings=data[start:start + 5000])
-        load_s = time.perf_counter() - t0
-        hnsw_lat, exact_lat, recall = [], [], []
-        for q in queries:
-            t0 = time.perf_counter()
-            got = coll.query(query_embeddings=[q], n_results=10, include=[])["ids"][0]
-            hnsw_lat.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            exact = np.argpartition(-(data @ q), 10)[:10]
-            exact_lat.append(time.perf_counter() - t0)
-            recall.append(len({int(x) for x in got} & {int(x) for x in exact}) / 10)
-    out["synthetic_100k"] = {
-        "chunks": chunks_100k, "topics": n_topics, "load_s": round(load_s, 1),
-        "hnsw_p50_ms": round(_pct(hnsw_lat, 0.5) * 1000, 2),
-        "hnsw_p95_ms": round(_pct(hnsw_lat, 0.95) * 1000, 2),
-        "exact_numpy_p50_ms": round(_pct(exact_lat, 0.5) * 1000, 2),
-        "speedup_p50": round(_pct(exact_lat, 0.5) / max(1e-9, _pct(hnsw_lat, 0.5)), 2),
-        "hnsw_recall@10_vs_exact": round(sum(recall) / len(recall), 3),
-    }
-    return out
+        batch = 5000
+        for start in range(0, n, batch):
+            coll.add(ids=[str(i) for i in range(start, min(n, start + batch))],
+                     embeddings=data[start:start + batch])
+        build_s = time.perf_counter() - t0
+        rss_added = _rss_mb() - rss0
+        disk_mb = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file()) / 2**20
+        by_ef = []
+        for ef in ef_values:
+            coll.modify(configuration={"hnsw": {"ef_search": ef}})
+            lat, recall = [], []
+            for q, exact in zip(queries, exact_ids):
+                t0 = time.perf_counter()
+                got = coll.query(query_embeddings=[q], n_results=10, include=[])["ids"][0]
+                lat.append(time.perf_counter() - t0)
+                recall.append(len({int(x) for x in got} & exact) / 10)
+            by_ef.append({"ef_search": ef, "p50_ms": round(_pct(lat, 0.5) * 1000, 2),
+                          "p95_ms": round(_pct(lat, 0.95) * 1000, 2),
+                          "recall@10": round(sum(recall) / len(recall), 3),
+                          "speedup_p50": round(_pct(exact_lat, 0.5)
+                                               / max(1e-9, _pct(lat, 0.5)), 1)})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"vectors": n, "dim": dim, "topics": n_topics, "queries": n_queries,
+            "build_s": round(build_s, 1), "vectors_per_s": round(n / build_s),
+            "rss_added_mb": round(rss_added), "disk_mb": round(disk_mb),
+            "exact_numpy_p50_ms": round(_pct(exact_lat, 0.5) * 1000, 2),
+            "exact_numpy_p95_ms": round(_pct(exact_lat, 0.95) * 1000, 2),
+            "hnsw": by_ef}
 
 
 def peak_rss_mb() -> dict:
@@ -287,14 +322,16 @@ def to_markdown(results: dict) -> str:
                       "| papers | chunks | seconds | chunks/s |", "|---|---|---|---|",
                       f"| {x['papers']} | {x['chunks']} | {x['seconds']} | "
                       f"{x['chunks_per_s']} |", ""]
-        y = sc["synthetic_100k"]
-        lines += ["## HNSW vs exact search, synthetic collection", "",
-                  "| chunks | HNSW p50 ms | HNSW p95 ms | numpy exact p50 ms | speed-up "
-                  "| recall@10 |",
-                  "|---|---|---|---|---|---|",
-                  f"| {y['chunks']} | {y['hnsw_p50_ms']} | {y['hnsw_p95_ms']} | "
-                  f"{y['exact_numpy_p50_ms']} | {y['speedup_p50']} | "
-                  f"{y['hnsw_recall@10_vs_exact']} |", ""]
+        y = sc["synthetic"]
+        lines += [f"## HNSW vs exact search, {y['vectors']:,} synthetic vectors", "",
+                  f"Build {y['build_s']} s ({y['vectors_per_s']:,} vectors/s), "
+                  f"+{y['rss_added_mb']} MB RSS, {y['disk_mb']} MB on disk; exact numpy "
+                  f"p50 {y['exact_numpy_p50_ms']} ms, p95 {y['exact_numpy_p95_ms']} ms.", "",
+                  "| ef_search | HNSW p50 ms | HNSW p95 ms | speed-up (p50) | recall@10 |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {h['ef_search']} | {h['p50_ms']} | {h['p95_ms']} | {h['speedup_p50']} | "
+                  f"{h['recall@10']} |" for h in y["hnsw"]]
+        lines.append("")
     if "evidence" in results:
         from bench.evidence import to_markdown as evidence_markdown
 
@@ -312,7 +349,7 @@ def to_markdown(results: dict) -> str:
 
 def run(sections: list[str], out_dir: Path, questions_path: Path, n_answers: int,
         settings: Settings | None = None, copies: int = 20,
-        levers: list[str] | None = None, per_kind: int = 4) -> dict:
+        levers: list[str] | None = None, per_kind: int = 4, vectors: int = 100_000) -> dict:
     import os
     import platform
 
@@ -330,7 +367,7 @@ def run(sections: list[str], out_dir: Path, questions_path: Path, n_answers: int
     if "naive" in sections:
         results["naive"] = bench_naive(settings)
     if "scale" in sections:
-        results["scale"] = bench_scale(settings, copies)
+        results["scale"] = bench_scale(settings, copies, vectors)
     if "evidence" in sections:
         from bench.evidence import bench_evidence
 

@@ -262,7 +262,7 @@ def cmd_bench(args) -> int:
 
     results = run(args.sections, Path(args.out), Path(args.questions or DEFAULT_QUESTIONS),
                   args.answers, settings=_settings(args), copies=args.copies,
-                  levers=args.lever, per_kind=args.per_kind)
+                  levers=args.lever, per_kind=args.per_kind, vectors=args.vectors)
     print(to_markdown(results))
     print(f"\nwritten to {args.out}/bench.json and bench.md")
     return 0
@@ -336,7 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "evidence"],
                    metavar="SECTION",
                    help="ingest, retrieval, answer (the default), naive, scale, levers, evidence")
-    s.add_argument("--copies", type=int, default=20, help="corpus copies for `scale`")
+    s.add_argument("--copies", type=int, default=20,
+                   help="corpus copies for `scale` (1: skip the ingest part)")
+    s.add_argument("--vectors", type=int, default=100_000,
+                   help="`scale`: synthetic vectors for HNSW vs exact search (e.g. 1000000)")
     s.add_argument("--out", default="bench/results")
     s.add_argument("--questions", help="eval questions JSONL (default: eval/data/questions.jsonl)")
     s.add_argument("--answers", type=int, default=20, help="questions to answer with the LLM")
