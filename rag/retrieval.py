@@ -71,20 +71,22 @@ class _Index:
         self._bm25: Any = None  # BM25Retriever, built on first use
         self._bm25_lock = threading.Lock()
         self._sample: tuple[np.ndarray, np.ndarray] | None = None  # see sample_vectors
+        self._sample_lock = threading.Lock()
 
     def sample_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(chunk vectors, paper index per row) of up to SPREAD_PAPERS papers, every n-th by
         id so the sample is the same on every call; read from Chroma once per index."""
-        with self._bm25_lock:
+        with self._sample_lock:
             if self._sample is None:
                 papers = sorted({c.paper_id for c in self.chunks.values()})
                 step = max(1, -(-len(papers) // SPREAD_PAPERS))
                 chosen = {p: i for i, p in enumerate(papers[::step])}
                 ids = [c.id for c in self.chunks.values() if c.paper_id in chosen]
-                got = self.coll.get(ids=ids, include=["embeddings", "metadatas"])
+                got = self.coll.get(ids=ids, include=["embeddings"])
                 vecs = np.asarray(got["embeddings"], dtype=np.float32)
-                rows = np.asarray([chosen[(m or {}).get("paper_id", "")] for m in
-                                   got["metadatas"]], dtype=np.int64)
+                # the chunk records already know each chunk's paper: no metadata to fetch
+                rows = np.asarray([chosen[self.chunks[cid].paper_id] for cid in got["ids"]],
+                                  dtype=np.int64)
                 self._sample = vecs, rows
             return self._sample
 

@@ -125,6 +125,14 @@ def test_cold_start_chroma_server(chromium, real_home, chroma_server, tmp_path):
     _cold_start(chromium, env, tmp_path)
 
 
+def _python_passes(code: str, tmp_path: Path) -> None:
+    """Run ``code`` in a fresh interpreter (fresh imports) with the fake models; exit 0."""
+    env = subprocess_env(**fake_env(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+
+
 def test_ui_serves_first_then_imports_the_answer_path_before_it_blocks(tmp_path):
     """The page is served before the answer path is imported (so it is up ~1.5 s sooner), and
     launch() imports it right after, before it blocks: the first requests of a fresh page arrive
@@ -148,10 +156,7 @@ def test_ui_serves_first_then_imports_the_answer_path_before_it_blocks(tmp_path)
         "      and seen['prevent_thread_lock'] is True)\n"
         "sys.exit(0 if ok else 1)\n"
     )
-    env = subprocess_env(**fake_env(tmp_path))
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+    _python_passes(code, tmp_path)
 
 
 def test_requests_wait_for_an_import_in_progress_instead_of_racing_it(tmp_path):
@@ -169,7 +174,4 @@ def test_requests_wait_for_an_import_in_progress_instead_of_racing_it(tmp_path):
         "print(waited, bool(got))\n"
         "sys.exit(0 if waited and got else 1)\n"
     )
-    env = subprocess_env(**fake_env(tmp_path))
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+    _python_passes(code, tmp_path)
