@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rag.names import mentions, named_terms, title_name
 from rag.thresholds import ATTACH_COVERAGE, MIN_COVERAGE, REPOINT_MARGIN
 from rag.types import Citation, Source
 
@@ -347,8 +348,41 @@ def attach(sent: Sentence, sources: list[Source], question: str, threshold: floa
     cited = list(explicit)
     if not cited and best is not None and cov[best] >= threshold:
         cited = [best]
+    # A sentence that names papers ("RestoreFormer++ models …, while DifFace relies on …")
+    # cites each of them: one source cannot cover a comparison's two halves, and the whole
+    # answer was withheld for it.
+    cited += [n for n in names_in(sent.body, sources) if n not in cited]
     sent.explicit = list(dict.fromkeys(explicit + sent.trailing))
     sent.cited = list(dict.fromkeys(cited + sent.trailing))
+
+
+def source_names(sources: Sequence[Source]) -> dict[int, list[str]]:
+    """The names that single out each source among ``sources``: its title, the name its title
+    gives before a colon ("DifFace: …" → "DifFace"), and the coined terms of its title
+    ("Coordinate-Aware Modulation …" → "Coordinate-Aware") that no other source's title or
+    abstract writes. A baseline every abstract mentions ("MAML") names none of them."""
+    texts = {s.number: (s.title + " " + s.abstract).lower() for s in sources}
+    out: dict[int, list[str]] = {}
+    for s in sources:
+        names = [s.title.strip().rstrip(".")] if len(s.title) >= 12 else []
+        lead = title_name(s.title)
+        for name in ([lead] if lead else []) + sorted(named_terms(s.title)):
+            others = [n for n, t in texts.items() if n != s.number
+                      and re.search(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", t)]
+            if not others and name not in names:
+                names.append(name)
+        out[s.number] = names
+    return out
+
+
+def names_in(sentence: str, sources: Sequence[Source]) -> list[int]:
+    """The sources a sentence names (`source_names`), in the order they occur in it."""
+    found: dict[int, int] = {}
+    for n, names in source_names(sources).items():
+        spots = [sentence.find(name) for name in names if mentions(sentence, name)]
+        if spots:
+            found[n] = min(spots)
+    return sorted(found, key=lambda n: found[n])
 
 
 def supports(sent: Sentence, by_num: dict[int, Source], question: str, min_coverage: float

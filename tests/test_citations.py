@@ -270,3 +270,36 @@ def test_tidy_repairs_marker_leftovers_and_doubled_titles():
                  "parameter using the change in its gradient.", shown_to_llm=True)
     out = check(f"{title} [1] {title} adapts the step size of each parameter [1].", [src])
     assert out.text.count(title) == 1 and not out.refused
+
+
+COMPARED = [
+    src(1, "RestoreFormer++: Towards Real-World Blind Face Restoration",
+        "RestoreFormer++ introduces fully-spatial attention mechanisms to model the contextual "
+        "information and the interplay with the priors."),
+    src(2, "DifFace: Blind Face Restoration with Diffused Error Contraction",
+        "DifFace does not rely on a restoration backbone trained with an L2 loss on synthetic "
+        "data; it samples from a diffusion model, as MAML-style methods do not."),
+    src(3, "Neural Fields with MAML", "We compare with MAML and RestoreFormer baselines."),
+]
+
+
+def test_a_sentence_naming_two_papers_cites_both():
+    a = check("RestoreFormer++ introduces fully-spatial attention to model the interplay with "
+              "the priors, while DifFace samples from a diffusion model instead of a backbone "
+              "trained with an L2 loss.", COMPARED)
+    assert not a.refused and not a.unsupported
+    assert [c.source_number for c in a.citations] == [1, 2]
+
+
+def test_a_name_the_model_did_not_cite_is_added_to_its_citation():
+    a = check("RestoreFormer++ models the priors with fully-spatial attention [1], while "
+              "DifFace samples from a diffusion model [1].", COMPARED)
+    assert {c.source_number for c in a.citations} == {1, 2}
+
+
+def test_a_name_several_sources_write_names_none_of_them():
+    from rag.citations import names_in, source_names
+
+    assert "MAML" not in source_names(COMPARED)[3]  # another abstract writes it too
+    assert names_in("MAML is a baseline.", COMPARED) == []
+    assert names_in("DifFace beats RestoreFormer++.", COMPARED) == [2, 1]
