@@ -179,8 +179,10 @@ def evaluate_item(item: dict, settings: Settings, judge=None, baseline: bool = F
     claims = [s for s in v.sentences if s.is_claim]
     cheap_by_sentence = {s.sentence: s.supported for s in claims}
     m = {
-        "key_fact_coverage": (metrics.key_fact_coverage(answer.text, item.get("key_facts") or [])
-                              if answerable else None),
+        # A refusal answered nothing, even when it quotes the closest paper ("not given; the
+        # paper says …"): its facts and citations are not counted as the answer's.
+        "key_fact_coverage": (0.0 if answer.refused else metrics.key_fact_coverage(
+            answer.text, item.get("key_facts") or [])) if answerable else None,
         "citation_recall": judged.citation_recall if judged else None,
         "citation_precision": judged.citation_precision if judged else None,
         "faithfulness": judged.faithfulness if judged else None,
@@ -195,7 +197,8 @@ def evaluate_item(item: dict, settings: Settings, judge=None, baseline: bool = F
                          and not metrics.looks_refused(answer.raw_text)),
         "refusal_correct": metrics.refusal_correct(answerable, answer.refused),
         "false_refusal": metrics.false_refusal(answerable, answer.refused),
-        "gold_cited": metrics.listing_recall(cited, gold) if answerable else None,
+        "gold_cited": (0.0 if answer.refused else metrics.listing_recall(cited, gold))
+        if answerable else None,
         "listing_recall": (metrics.listing_recall(cited, gold)
                            if row["kind"] == "listing" else None),
         "listing_precision": (metrics.listing_precision(cited, gold)

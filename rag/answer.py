@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from rag import citations, listing, quotes
+from rag import citations, listing, quotes, refusals
 from rag.errors import BadInput
 from rag.llm import get_model
 
@@ -145,6 +145,12 @@ def ask_stream(
     answer.flagged_numbers = checked.flagged_numbers
     answer.flagged_terms = checked.flagged_terms
     answer.raw_text = "".join(raw)
+    if checked.refused and not checked.citations and checked.unsupported:
+        # The model tried to answer and nothing it said held: say what the paper it looked in
+        # does say. A refusal of its own ("the papers don't say") stays as it is.
+        pointed = refusals.not_given(standalone, checked.unsupported, selected, checked.closest)
+        if pointed:
+            answer.text, answer.citations = pointed
     if settings.verify == "judge" and not answer.refused:
         # The cheap checks already ran in citations.check; the judge reads what they let pass.
         from rag.verify import Judge, verify_answer

@@ -72,6 +72,7 @@ class CheckedAnswer:
     unsupported: list[str] = field(default_factory=list)
     flagged_numbers: list[str] = field(default_factory=list)
     flagged_terms: list[str] = field(default_factory=list)
+    closest: int | None = None  # a withheld draft's first cited source
 
 
 def split_sentences(text: str) -> list[str]:
@@ -297,12 +298,18 @@ def check(text: str, sources: list[Source], attach_threshold: float = ATTACH_COV
     unsupported = [s.body for s in sentences if s.claim and not s.supported]
     if not any(s.supported for s in sentences):
         # Nothing the model wrote is backed by the sources: withhold the draft rather than
-        # present it. The draft's sentences stay in `unsupported` for anyone who looks.
+        # present it. The draft's sentences stay in `unsupported`; the paper it cited first is
+        # `closest`, for a refusal that shows what that paper does say (rag.refusals).
+        cited = [n for sent in sentences for n in sent.cited]
         return CheckedAnswer(text=REFUSAL, refused=True, unsupported=unsupported,
-                             flagged_numbers=flagged, flagged_terms=flagged_terms)
+                             flagged_numbers=flagged, flagged_terms=flagged_terms,
+                             closest=cited[0] if cited else None)
     text, cites = render(sentences, by_num)
-    return CheckedAnswer(text=text, citations=cites, refused=False, unsupported=unsupported,
-                         flagged_numbers=flagged, flagged_terms=flagged_terms)
+    # An answer that opens with what the papers do not give ("The abstract does not report
+    # the Dice score; it reports …") declines the question as asked, whatever context follows.
+    return CheckedAnswer(text=text, citations=cites, refused=not sentences[0].claim,
+                         unsupported=unsupported, flagged_numbers=flagged,
+                         flagged_terms=flagged_terms)
 
 
 def parse(raw: str, sources: list[Source]) -> list[Sentence]:

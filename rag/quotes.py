@@ -69,8 +69,8 @@ def quotes_for(sentence: str, source: Source) -> list[str]:
 
 def claims(answer: Answer) -> list[Claim]:
     """Every sentence of the answer's final text with the quotes of the papers it cites."""
-    if answer.refused or not answer.text.strip():
-        return []
+    if answer.refused and not answer.citations or not answer.text.strip():
+        return []  # a bare refusal; one that points at the closest paper quotes it
     by_source = {s.number: s for s in answer.sources}
     by_display = {c.number: c for c in answer.citations}
     unsupported = {" ".join(u.split()) for u in answer.unsupported}

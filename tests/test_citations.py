@@ -118,16 +118,25 @@ def test_answer_with_no_supported_claim_is_withheld():
     assert a.unsupported == ["SMM achieves a BLEU score of 41.0 on WMT14."]
     assert a.flagged_numbers == ["41.0"] and set(a.flagged_terms) == {"BLEU", "WMT14"}
     assert a.citations == []
+    assert a.closest == 1  # where the draft looked: the refusal quotes that paper
 
 
 def test_what_is_missing_is_kept_but_not_a_claim():
-    a = check("The sources do not report the batch size. SMM routes tokens to 8 experts [1].",
+    a = check("SMM routes tokens to 8 experts [1]. The sources do not report the batch size.",
               SOURCES)
     assert not a.refused
-    assert a.text.startswith("The sources do not report the batch size.")
+    assert a.text.endswith("The sources do not report the batch size.")
     assert a.unsupported == []
     only_missing = check("The sources do not report the batch size.", SOURCES)
     assert only_missing.refused
+
+
+def test_an_answer_that_opens_with_not_given_declines_but_keeps_its_evidence():
+    a = check("The sources do not report the batch size. SMM routes tokens to 8 experts [1].",
+              SOURCES)
+    assert a.refused  # the question as asked is not answered
+    assert a.text.startswith("The sources do not report the batch size.")
+    assert [c.source_number for c in a.citations] == [1]
 
 
 def test_sentence_mostly_absent_from_its_source_is_unsupported():

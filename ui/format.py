@@ -79,11 +79,15 @@ def mark_unsupported(text: str, unsupported: Iterable[str]) -> tuple[str, list[s
 
 def answer_markdown(answer: Answer) -> str:
     """The final chat message for an answer (or a refusal)."""
-    if answer.refused:
+    if answer.refused and not answer.citations:
         n = len(answer.sources)
         searched = (f" I searched {n} paper{'s' if n != 1 else ''}; they are listed under "
                     "*Sources*." if n else "")
         return f"**Not in these papers.** {md_escape(answer.text)}{searched}"
+    if answer.refused:  # "not given", with what the closest paper does say, cited
+        body = mark_unsupported(answer.text, answer.unsupported)[0]
+        return (f"**Not in these papers.** {body}\n\n*Sources:* "
+                + " · ".join(f"[{c.number}] {md_escape(c.title)}" for c in answer.citations))
     body, missing = mark_unsupported(answer.text, answer.unsupported)
     notes = []
     if answer.unsupported:
@@ -144,7 +148,7 @@ def sources_markdown(answer: Answer | None, show_uncited: bool = True) -> str:
     out = ["### Sources"]
     if answer.standalone_question:
         out.append(f"*Searched for:* {md_escape(answer.standalone_question)}")
-    if answer.refused:
+    if answer.refused and not answer.citations:
         out.append("**Not in these papers.** No retrieved paper supports an answer, so none is "
                    "cited.")
         if answer.sources:

@@ -1,0 +1,64 @@
+from rag.answer import ask
+from rag.refusals import NOT_GIVEN, not_given
+from rag.types import Source
+
+
+def src(n, title, abstract):
+    return Source(number=n, paper_id=f"p{n}", title=title, score=1.0, similarity=0.5,
+                  passages=[abstract], abstract=abstract)
+
+
+SOURCES = [
+    src(1, "Reversible 3D U-Net", "We propose a memory-efficient reversible 3D U-Net. It reaches "
+        "a Dice score of 0.91 on the whole-tumor class of BraTS. Training fits on one GPU."),
+    src(2, "Audio Diffusion", "A diffusion model generates speech at 24 kHz."),
+]
+
+
+def test_not_given_quotes_the_paper_the_draft_cited_nearest_the_question():
+    text, cites = not_given("What Dice score does the reversible 3D U-Net reach on the "
+                            "enhancing-tumor class of BraTS?",
+                            ["It reaches a Dice score of 0.78 on enhancing tumor."], SOURCES, 1)
+    assert text.startswith(NOT_GIVEN)
+    assert '"Reversible 3D U-Net" [1]' in text
+    assert "Dice score of 0.91 on the whole-tumor class" in text  # verbatim, not the draft's 0.78
+    assert "0.78" not in text
+    assert [(c.number, c.source_number) for c in cites] == [(1, 1)]
+
+
+def test_not_given_falls_back_to_the_top_source_and_to_nothing():
+    text, cites = not_given("How is speech generated?", [], SOURCES[::-1])
+    assert '"Audio Diffusion" [1]' in text and cites[0].paper_id == "p2"
+    assert not_given("zebra quokka?", [], SOURCES) is None
+    assert not_given("speech?", [], []) is None
+
+
+def test_a_withheld_false_premise_answer_says_not_given_with_the_papers_evidence(
+        fake_settings, llm):
+    # A number the paper does not give: the draft is withheld, and the refusal quotes what
+    # the paper the draft cited does say, verbatim and cited.
+    llm.enqueue("MLTI improves accuracy by 17.3% over the baselines [1].")
+    a = ask("By how much does MLTI (task interpolation) improve accuracy?")
+    assert a.refused and a.text.startswith(NOT_GIVEN)
+    assert "17.3" not in a.text
+    assert a.citations[0].title == "Meta-Learning with Fewer Tasks through Task Interpolation"
+    assert a.claims and a.claims[-1].quotes  # the quoted sentence is its own evidence
+    assert "17.3%" in " ".join(a.unsupported)  # the withheld draft, for anyone who looks
+
+
+def test_a_bare_model_refusal_stays_bare_when_nothing_is_close(fake_settings, llm):
+    llm.enqueue("The papers in this collection don't say.")
+    a = ask("Which paper augments the meta-learning task set through task interpolation?")
+    assert a.refused
+
+
+def test_the_page_shows_a_pointed_refusal_as_a_refusal_with_its_quoted_source(fake_settings,
+                                                                              llm):
+    from ui.format import answer_markdown, sources_markdown
+
+    llm.enqueue("MLTI improves accuracy by 17.3% over the baselines [1].")
+    a = ask("By how much does MLTI (task interpolation) improve accuracy?")
+    chat, panel = answer_markdown(a), sources_markdown(a)
+    assert chat.startswith("**Not in these papers.**") and "*Sources:* [1]" in chat
+    assert "17.3" not in chat
+    assert "**[1] Meta-Learning with Fewer Tasks through Task Interpolation**" in panel
