@@ -28,7 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rag.names import mentions, named_terms, title_name
+from rag.names import names_in
 from rag.thresholds import ATTACH_COVERAGE, MIN_COVERAGE, REPOINT_MARGIN
 from rag.types import Citation, Source
 
@@ -297,16 +297,14 @@ def check(text: str, sources: list[Source], attach_threshold: float = ATTACH_COV
         flagged_terms += [x for x in sent.bad_terms if x not in flagged_terms]
     unsupported = [s.body for s in sentences if s.claim and not s.supported]
     if not any(s.supported for s in sentences):
-        # Nothing the model wrote is backed by the sources: withhold the draft rather than
-        # present it. The draft's sentences stay in `unsupported`; the paper it cited first is
-        # `closest`, for a refusal that shows what that paper does say (rag.refusals).
+        # Nothing the model wrote is backed: withhold the draft (kept in `unsupported`); the
+        # paper it cited first is `closest`, for a refusal that quotes it (rag.refusals).
         cited = [n for sent in sentences for n in sent.cited]
         return CheckedAnswer(text=REFUSAL, refused=True, unsupported=unsupported,
                              flagged_numbers=flagged, flagged_terms=flagged_terms,
                              closest=cited[0] if cited else None)
     text, cites = render(sentences, by_num)
-    # An answer that opens with what the papers do not give ("The abstract does not report
-    # the Dice score; it reports …") declines the question as asked, whatever context follows.
+    # Opening with "The abstract does not report X; …" declines the question as asked.
     return CheckedAnswer(text=text, citations=cites, refused=not sentences[0].claim,
                          unsupported=unsupported, flagged_numbers=flagged,
                          flagged_terms=flagged_terms)
@@ -355,41 +353,10 @@ def attach(sent: Sentence, sources: list[Source], question: str, threshold: floa
     cited = list(explicit)
     if not cited and best is not None and cov[best] >= threshold:
         cited = [best]
-    # A sentence that names papers ("RestoreFormer++ models …, while DifFace relies on …")
-    # cites each of them: one source cannot cover a comparison's two halves, and the whole
-    # answer was withheld for it.
+    # "RestoreFormer++ models …, while DifFace relies on …" cites both (rag.names.names_in).
     cited += [n for n in names_in(sent.body, sources) if n not in cited]
     sent.explicit = list(dict.fromkeys(explicit + sent.trailing))
     sent.cited = list(dict.fromkeys(cited + sent.trailing))
-
-
-def source_names(sources: Sequence[Source]) -> dict[int, list[str]]:
-    """The names that single out each source among ``sources``: its title, the name its title
-    gives before a colon ("DifFace: …" → "DifFace"), and the coined terms of its title
-    ("Coordinate-Aware Modulation …" → "Coordinate-Aware") that no other source's title or
-    abstract writes. A baseline every abstract mentions ("MAML") names none of them."""
-    texts = {s.number: (s.title + " " + s.abstract).lower() for s in sources}
-    out: dict[int, list[str]] = {}
-    for s in sources:
-        names = [s.title.strip().rstrip(".")] if len(s.title) >= 12 else []
-        lead = title_name(s.title)
-        for name in ([lead] if lead else []) + sorted(named_terms(s.title)):
-            others = [n for n, t in texts.items() if n != s.number
-                      and re.search(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", t)]
-            if not others and name not in names:
-                names.append(name)
-        out[s.number] = names
-    return out
-
-
-def names_in(sentence: str, sources: Sequence[Source]) -> list[int]:
-    """The sources a sentence names (`source_names`), in the order they occur in it."""
-    found: dict[int, int] = {}
-    for n, names in source_names(sources).items():
-        spots = [sentence.find(name) for name in names if mentions(sentence, name)]
-        if spots:
-            found[n] = min(spots)
-    return sorted(found, key=lambda n: found[n])
 
 
 def supports(sent: Sentence, by_num: dict[int, Source], question: str, min_coverage: float

@@ -12,6 +12,9 @@ premise about a real name would slip through if they counted.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+from rag.types import Source
 
 # Tokens such as MLTI, AdEMAMix, GPT-4, ResNet50, A-STAR.
 _WORD = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-+][A-Za-z0-9]+)*\b")
@@ -67,3 +70,33 @@ def absent(names: set[str], collection_text: str) -> list[str]:
         return spaced in collection_text or f" {spaced.replace(' ', '')} " in collection_text
 
     return sorted(n for n in names if not found(n))
+
+
+def source_names(sources: Sequence[Source]) -> dict[int, list[str]]:
+    """The names that single out each source among ``sources``: its title, the name its title
+    gives before a colon ("DifFace: …" → "DifFace"), and the coined terms of its title
+    ("Coordinate-Aware Modulation …" → "Coordinate-Aware") that no other source's title or
+    abstract writes. A baseline every abstract mentions ("MAML") names none of them."""
+    texts = {s.number: (s.title + " " + s.abstract).lower() for s in sources}
+    out: dict[int, list[str]] = {}
+    for s in sources:
+        names = [s.title.strip().rstrip(".")] if len(s.title) >= 12 else []
+        lead = title_name(s.title)
+        for name in ([lead] if lead else []) + sorted(named_terms(s.title)):
+            others = [n for n, t in texts.items() if n != s.number
+                      and re.search(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", t)]
+            if not others and name not in names:
+                names.append(name)
+        out[s.number] = names
+    return out
+
+
+def names_in(sentence: str, sources: Sequence[Source]) -> list[int]:
+    """The sources a sentence names (`source_names`), in the order they occur in it."""
+    found: dict[int, int] = {}
+    for n, names in source_names(sources).items():
+        spots = [sentence.find(name) for name in names if mentions(sentence, name)]
+        if spots:
+            found[n] = min(spots)
+    return sorted(found, key=lambda n: found[n])
+

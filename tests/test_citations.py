@@ -307,7 +307,7 @@ def test_a_name_the_model_did_not_cite_is_added_to_its_citation():
 
 
 def test_a_name_several_sources_write_names_none_of_them():
-    from rag.citations import names_in, source_names
+    from rag.names import names_in, source_names
 
     assert "MAML" not in source_names(COMPARED)[3]  # another abstract writes it too
     assert names_in("MAML is a baseline.", COMPARED) == []
