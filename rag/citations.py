@@ -28,7 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rag.names import names_in
+from rag.names import names_in, source_names
 from rag.thresholds import ATTACH_COVERAGE, MIN_COVERAGE, REPOINT_MARGIN
 from rag.types import Citation, Source
 
@@ -287,8 +287,9 @@ def check(text: str, sources: list[Source], attach_threshold: float = ATTACH_COV
         return CheckedAnswer(text=REFUSAL, refused=True)
     by_num = {s.number: s for s in sources}
     sentences = parse(raw, sources)
+    names_of = source_names(sources)  # once per answer: every sentence is matched against it
     for sent in sentences:
-        attach(sent, sources, question, attach_threshold)
+        attach(sent, sources, question, attach_threshold, names_of)
     flagged: list[str] = []
     flagged_terms: list[str] = []
     for sent in sentences:
@@ -297,12 +298,10 @@ def check(text: str, sources: list[Source], attach_threshold: float = ATTACH_COV
         flagged_terms += [x for x in sent.bad_terms if x not in flagged_terms]
     unsupported = [s.body for s in sentences if s.claim and not s.supported]
     if not any(s.supported for s in sentences):
-        # Nothing the model wrote is backed: withhold the draft (kept in `unsupported`); the
-        # paper it cited first is `closest`, for a refusal that quotes it (rag.refusals).
-        cited = [n for sent in sentences for n in sent.cited]
+        # Nothing is backed: withhold it; rag.refusals quotes `closest`, the first paper cited.
         return CheckedAnswer(text=REFUSAL, refused=True, unsupported=unsupported,
                              flagged_numbers=flagged, flagged_terms=flagged_terms,
-                             closest=cited[0] if cited else None)
+                             closest=next((n for s in sentences for n in s.cited), None))
     text, cites = render(sentences, by_num)
     # Opening with "The abstract does not report X; …" declines the question as asked.
     return CheckedAnswer(text=text, citations=cites, refused=not sentences[0].claim,
@@ -333,7 +332,8 @@ def parse(raw: str, sources: list[Source]) -> list[Sentence]:
     return out
 
 
-def attach(sent: Sentence, sources: list[Source], question: str, threshold: float) -> None:
+def attach(sent: Sentence, sources: list[Source], question: str, threshold: float,
+           names_of: dict[int, list[str]]) -> None:
     """Which sources a claim cites: its own markers, re-pointed when another source holds
     nearly all of it; an uncited sentence gets the source that covers it best, if any does.
     Markers on a line of their own after the sentence are added after that decision, never
@@ -354,7 +354,7 @@ def attach(sent: Sentence, sources: list[Source], question: str, threshold: floa
     if not cited and best is not None and cov[best] >= threshold:
         cited = [best]
     # "RestoreFormer++ models …, while DifFace relies on …" cites both (rag.names.names_in).
-    cited += [n for n in names_in(sent.body, sources) if n not in cited]
+    cited += [n for n in names_in(sent.body, names_of) if n not in cited]
     sent.explicit = list(dict.fromkeys(explicit + sent.trailing))
     sent.cited = list(dict.fromkeys(cited + sent.trailing))
 

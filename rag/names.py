@@ -91,12 +91,12 @@ def source_names(sources: Sequence[Source]) -> dict[int, list[str]]:
     return out
 
 
-def names_in(sentence: str, sources: Sequence[Source]) -> list[int]:
-    """The sources a sentence names (`source_names`), in the order they occur in it."""
+def names_in(sentence: str, names_of: dict[int, list[str]]) -> list[int]:
+    """The sources a sentence names (``names_of`` from `source_names`), in the order they occur
+    in it."""
     found: dict[int, int] = {}
-    for n, names in source_names(sources).items():
+    for n, names in names_of.items():
         spots = [sentence.find(name) for name in names if mentions(sentence, name)]
         if spots:
             found[n] = min(spots)
     return sorted(found, key=lambda n: found[n])
-

@@ -23,8 +23,7 @@ def not_given(question: str, draft: list[str], sources: list[Source],
     if not sources:
         return None
     by_num = {s.number: s for s in sources}
-    src = by_num.get(closest) if closest is not None else None
-    src = src or sources[0]
+    src = by_num.get(closest, sources[0]) if closest is not None else sources[0]
     quotes = quotes_for(" ".join([question, *draft]), src)
     if not quotes:
         return None

@@ -19,6 +19,7 @@ from rag import llm as llm_mod
 from rag import retrieval as retrieve_mod
 from rag.fake_llm import FakeChat, shared_fake
 from rag.settings import Settings, get_settings
+from rag.types import Source
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "corpus"
@@ -40,6 +41,12 @@ def subprocess_env(**values: str) -> dict[str, str]:
 
 
 _RAG_VARS = [k for k in os.environ if k.startswith("RAG_") or k.startswith("OPENAI_")]
+
+
+def source(n: int, title: str, abstract: str) -> Source:
+    """A retrieved paper whose one passage is its abstract, numbered [n], id "p<n>"."""
+    return Source(number=n, paper_id=f"p{n}", title=title, score=1.0, similarity=0.5,
+                  passages=[abstract], abstract=abstract)
 
 
 def fake_env(home: Path) -> dict[str, str]:

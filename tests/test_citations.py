@@ -1,11 +1,6 @@
+from conftest import source as src
 from rag.citations import StreamRenumberer, check, is_refusal, numbers_in, split_sentences
 from rag.types import Source
-
-
-def src(n, title, abstract):
-    return Source(number=n, paper_id=f"p{n}", title=title, score=1.0, similarity=0.5,
-                  passages=[abstract], abstract=abstract)
-
 
 SOURCES = [
     src(1, "Sparse Mixture Models", "We propose SMM, which routes tokens to 8 experts and cuts "
@@ -310,5 +305,6 @@ def test_a_name_several_sources_write_names_none_of_them():
     from rag.names import names_in, source_names
 
     assert "MAML" not in source_names(COMPARED)[3]  # another abstract writes it too
-    assert names_in("MAML is a baseline.", COMPARED) == []
-    assert names_in("DifFace beats RestoreFormer++.", COMPARED) == [2, 1]
+    names_of = source_names(COMPARED)
+    assert names_in("MAML is a baseline.", names_of) == []
+    assert names_in("DifFace beats RestoreFormer++.", names_of) == [2, 1]

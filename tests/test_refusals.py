@@ -1,12 +1,6 @@
+from conftest import source as src
 from rag.answer import ask
 from rag.refusals import NOT_GIVEN, not_given
-from rag.types import Source
-
-
-def src(n, title, abstract):
-    return Source(number=n, paper_id=f"p{n}", title=title, score=1.0, similarity=0.5,
-                  passages=[abstract], abstract=abstract)
-
 
 SOURCES = [
     src(1, "Reversible 3D U-Net", "We propose a memory-efficient reversible 3D U-Net. It reaches "

@@ -86,8 +86,7 @@ def answer_markdown(answer: Answer) -> str:
         return f"**Not in these papers.** {md_escape(answer.text)}{searched}"
     if answer.refused:  # "not given", with what the closest paper does say, cited
         body = mark_unsupported(answer.text, answer.unsupported)[0]
-        return (f"**Not in these papers.** {body}\n\n*Sources:* "
-                + " · ".join(f"[{c.number}] {md_escape(c.title)}" for c in answer.citations))
+        return f"**Not in these papers.** {body}\n\n{_cited_line(answer)}"
     body, missing = mark_unsupported(answer.text, answer.unsupported)
     notes = []
     if answer.unsupported:
@@ -102,9 +101,13 @@ def answer_markdown(answer: Answer) -> str:
         notes.append("*Names not found in the cited papers:* "
                      + ", ".join(f"`{x}`" for x in answer.flagged_terms))
     if answer.citations:
-        notes.append("*Sources:* " + " · ".join(
-            f"[{c.number}] {md_escape(c.title)}" for c in answer.citations))
+        notes.append(_cited_line(answer))
     return body + ("\n\n" + "\n\n".join(notes) if notes else "")
+
+
+def _cited_line(answer: Answer) -> str:
+    return "*Sources:* " + " · ".join(f"[{c.number}] {md_escape(c.title)}"
+                                      for c in answer.citations)
 
 
 def streaming_markdown(text: str) -> str:
