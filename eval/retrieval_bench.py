@@ -48,29 +48,33 @@ class Rule:
     rrf_k: int = 60
     dense_weight: float = 0.5
     name_first: bool = False
+    filled: bool = False
 
     def rank(self, c: Candidates) -> list[str]:
         if self.method == "dense":
             return [p for p, _ in c.dense]
         if self.method == "bm25":
             return [p for p, _ in c.sparse]
-        return [p for p, _ in fuse(c.dense, c.sparse, method=self.method, rrf_k=self.rrf_k,
+        return [p for p, _ in fuse(*c.lists(self.filled), method=self.method, rrf_k=self.rrf_k,
                                    dense_weight=self.dense_weight,
                                    first=c.named if self.name_first else ())]
 
     def settings(self, base: Settings) -> Settings:
         return base.with_overrides(fusion=self.method, rrf_k=self.rrf_k,
-                                   dense_weight=self.dense_weight, name_first=self.name_first)
+                                   dense_weight=self.dense_weight, name_first=self.name_first,
+                                   fill_scores=self.filled)
 
 
 def rules() -> list[Rule]:
     out = [Rule("dense", "dense"), Rule("bm25", "bm25"), Rule("rrf60 (old)", "rrf")]
-    for named in (False, True):
-        tag = "+names" if named else ""
-        out += [Rule(f"rrf{k}{tag}", "rrf", rrf_k=k, name_first=named)
-                for k in (1, 2, 5, 10, 20, 60) if named or k != 60]
-        out += [Rule(f"convex{w:.1f}{tag}", "convex", dense_weight=w, name_first=named)
-                for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
+    for filled in (False, True):
+        for named in (False, True):
+            tag = ("+names" if named else "") + ("+filled" if filled else "")
+            out += [Rule(f"rrf{k}{tag}", "rrf", rrf_k=k, name_first=named, filled=filled)
+                    for k in (1, 2, 5, 10, 20, 60) if named or filled or k != 60]
+            out += [Rule(f"convex{w:.1f}{tag}", "convex", dense_weight=w, name_first=named,
+                         filled=filled)
+                    for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
     return out
 
 
@@ -210,10 +214,10 @@ def run(settings: Settings, out: Path | None = None) -> dict:
 def _default_name(settings: Settings, rule_list: list[Rule]) -> str:
     for r in rule_list:
         if (r.method, r.rrf_k if r.method == "rrf" else None,
-                r.dense_weight if r.method == "convex" else None, r.name_first) == (
+                r.dense_weight if r.method == "convex" else None, r.name_first, r.filled) == (
                 settings.fusion, settings.rrf_k if settings.fusion == "rrf" else None,
                 settings.dense_weight if settings.fusion == "convex" else None,
-                settings.name_first):
+                settings.name_first, settings.fill_scores):
             return r.name
     return "custom"
 

@@ -5,7 +5,9 @@ Why this shape:
 * Dense search finds paraphrases; BM25 finds exact names, acronyms and title words that a small
   embedding model blurs ("MLTI", "μLO"). Each misses what the other finds.
 * Reciprocal rank fusion (score = Σ 1/(k + rank)) merges the two without calibrating their
-  incomparable scores against each other; k=60 is the value from the original RRF paper.
+  incomparable scores against each other, after each candidate paper has been scored by both
+  retrievers (`Candidates.lists`); k and the rule are chosen on the eval's dev split
+  (rag/fusion.py).
 * Fusion happens at the paper level (a paper's rank in a list is the rank of its best chunk), so
   one paper with three matching chunks does not crowd out others, and each `Source` carries the
   paper's best passages.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,8 @@ from rag.fusion import fuse
 from rag.names import absent, mentions, named_terms, normalised, title_name
 from rag.settings import RETRIEVAL_MODES, Settings, get_settings
 from rag.types import Source
+
+PASSAGE_RRF_K = 60  # orders a chosen paper's chunks; unchanged since the first release
 
 
 @dataclass
@@ -71,7 +75,12 @@ class _Index:
         self._bm25: Any = None  # BM25Retriever, built on first use
         self._bm25_lock = threading.Lock()
         self._sample: tuple[np.ndarray, np.ndarray] | None = None  # see sample_vectors
+        self._sample_row: dict[str, int] = {}  # chunk id -> row of the sample's vectors
         self._sample_lock = threading.Lock()
+        self.chunks_of: dict[str, list[str]] = {}
+        for c in self.chunks.values():
+            self.chunks_of.setdefault(c.paper_id, []).append(c.id)
+        self._bm25_ids: list[str] = []  # chunk id per BM25 document, in BM25's corpus order
 
     def sample_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(chunk vectors, paper index per row) of up to SPREAD_PAPERS papers, every n-th by
@@ -84,6 +93,7 @@ class _Index:
                 ids = [c.id for c in self.chunks.values() if c.paper_id in chosen]
                 got = self.coll.get(ids=ids, include=["embeddings"])
                 vecs = np.asarray(got["embeddings"], dtype=np.float32)
+                self._sample_row = {cid: i for i, cid in enumerate(got["ids"])}
                 # the chunk records already know each chunk's paper: no metadata to fetch
                 rows = np.asarray([chosen[self.chunks[cid].paper_id] for cid in got["ids"]],
                                   dtype=np.int64)
@@ -121,7 +131,47 @@ class _Index:
                     stemmer=Stemmer.Stemmer("english"),
                     language="english",
                 )
+                self._bm25_ids = [n.node_id for n in nodes]
             return self._bm25
+
+    def bm25_scores(self, question: str) -> dict[str, float]:
+        """BM25 score of every chunk that shares a term with ``question`` (chunk id → score).
+
+        Scored with bm25s directly rather than through the retriever's top-k: the same
+        tokenizer and index, but every chunk's score, so a paper the other retriever found can
+        be given its BM25 score too (`complete`). bm25s scores all documents in one sparse
+        pass either way, so this costs what the top-k call did."""
+        import bm25s
+
+        retriever = self.bm25()
+        if retriever is None:
+            return {}
+        tokens = bm25s.tokenize(question, stemmer=retriever.stemmer,
+                                token_pattern=retriever.token_pattern, return_ids=False,
+                                show_progress=False)[0]
+        ids = retriever.bm25.get_tokens_ids(tokens)
+        if not ids:
+            return {}
+        scores = retriever.bm25.get_scores_from_ids(ids)
+        hit = np.flatnonzero(scores > 0)
+        return {self._bm25_ids[i]: float(scores[i]) for i in hit}
+
+    def cosines(self, qvec: np.ndarray, ids: list[str]) -> dict[str, float]:
+        """Cosine of each chunk in ``ids`` to the (unit) query vector: from the in-memory
+        vectors when the collection is small enough to hold them all (`sample_vectors`),
+        else fetched from Chroma."""
+        vecs, _ = self.sample_vectors()
+        known = [cid for cid in ids if cid in self._sample_row]
+        out = {}
+        if known:
+            rows = np.fromiter((self._sample_row[c] for c in known), dtype=np.int64)
+            out = dict(zip(known, (vecs[rows] @ qvec).tolist()))
+        rest = [cid for cid in ids if cid not in self._sample_row]
+        if rest:
+            got = self.coll.get(ids=rest, include=["embeddings"])
+            out.update(zip(got["ids"], (np.asarray(got["embeddings"], dtype=np.float32)
+                                        @ qvec).tolist()))
+        return out
 
 
 _cache: dict[tuple, _Index] = {}
@@ -160,21 +210,10 @@ def _dense(idx: _Index, qvec: list[float], n: int) -> list[tuple[str, float]]:
     return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])]
 
 
-def _bm25(idx: _Index, question: str) -> list[tuple[str, float]]:
-    retriever = idx.bm25()
-    if retriever is None:
-        return []
-    return [(n.node.node_id, float(n.score or 0.0)) for n in retriever.retrieve(question)
-            if (n.score or 0.0) > 0]
-
-
-def _cosines(idx: _Index, qvec: list[float], ids: list[str]) -> dict[str, float]:
-    if not ids:
-        return {}
-    got = idx.coll.get(ids=ids, include=["embeddings"])
-    q = np.asarray(qvec, dtype=np.float32)
-    return {cid: float(np.dot(np.asarray(e, dtype=np.float32), q))
-            for cid, e in zip(got["ids"], got["embeddings"])}
+def _bm25(scores: dict[str, float], n: int) -> list[tuple[str, float]]:
+    """The ``n`` best chunks of `_Index.bm25_scores`, best first (ties in corpus order, as
+    bm25s breaks them)."""
+    return sorted(scores.items(), key=lambda kv: -kv[1])[:n]
 
 
 def _paper_scores(hits: list[tuple[str, float]], idx: _Index) -> list[tuple[str, float]]:
@@ -190,11 +229,51 @@ def _paper_scores(hits: list[tuple[str, float]], idx: _Index) -> list[tuple[str,
 @dataclass
 class Candidates:
     """What fusion starts from: each retriever's papers (best chunk's score), best first, and
-    the papers a name in the question singles out."""
+    the papers a name in the question singles out. ``dense_fill`` and ``sparse_fill`` score
+    the papers the *other* retriever found and this one did not (its best chunk's cosine, its
+    best chunk's BM25 score, 0 if no term matches): `lists(filled=True)`."""
 
     dense: list[tuple[str, float]]
     sparse: list[tuple[str, float]]
     named: list[str]
+    dense_fill: dict[str, float] = field(default_factory=dict)
+    sparse_fill: dict[str, float] = field(default_factory=dict)
+
+    def lists(self, filled: bool) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """The two rankings to fuse. Filled, each ranks every candidate paper by its own
+        score, so a paper that one retriever ranks 3rd and the other just past its cut-off is
+        not scored as if the other had never seen it (what a missing rank means to RRF, and a
+        zero to a convex sum). A paper no query term occurs in stays out of the BM25 list."""
+        if not filled:
+            return self.dense, self.sparse
+        dense = sorted([*self.dense, *self.dense_fill.items()], key=lambda kv: -kv[1])
+        sparse = sorted([*self.sparse, *((p, v) for p, v in self.sparse_fill.items() if v > 0)],
+                        key=lambda kv: -kv[1])
+        return dense, sparse
+
+
+def _candidates(idx: _Index, question: str, qvec: list[float], n: int, mode: str
+                ) -> tuple[Candidates, list[tuple[str, float]], list[tuple[str, float]]]:
+    """(candidates, dense chunk hits, BM25 chunk hits) for one query."""
+    dense_hits = _dense(idx, qvec, n) if mode != "bm25" else []
+    bm25_all = idx.bm25_scores(question) if mode != "dense" else {}
+    sparse_hits = _bm25(bm25_all, n)
+    cands = Candidates(_paper_scores(dense_hits, idx), _paper_scores(sparse_hits, idx),
+                       [p for name in sorted(idx.unique_names(question))
+                        for p in idx.papers_with(name)])
+    if mode == "hybrid":
+        in_dense, in_sparse = dict(cands.dense), dict(cands.sparse)
+        need = [p for p in in_sparse if p not in in_dense]
+        cos = idx.cosines(np.asarray(qvec, dtype=np.float32),
+                          [cid for p in need for cid in idx.chunks_of.get(p, [])])
+        for p in need:
+            cands.dense_fill[p] = max((cos[c] for c in idx.chunks_of.get(p, []) if c in cos),
+                                      default=-1.0)
+        for p in in_dense:
+            if p not in in_sparse:
+                cands.sparse_fill[p] = max((bm25_all.get(c, 0.0)
+                                            for c in idx.chunks_of.get(p, [])), default=0.0)
+    return cands, dense_hits, sparse_hits
 
 
 def candidates(question: str, settings: Settings | None = None) -> Candidates:
@@ -204,9 +283,7 @@ def candidates(question: str, settings: Settings | None = None) -> Candidates:
     idx = _index(settings)
     qvec = get_embedder(settings).get_query_embedding(question)
     store.check_dimension(idx.coll, len(qvec))
-    return Candidates(_paper_scores(_dense(idx, qvec, settings.candidates), idx),
-                      _paper_scores(_bm25(idx, question), idx),
-                      [p for n in sorted(idx.unique_names(question)) for p in idx.papers_with(n)])
+    return _candidates(idx, question, qvec, settings.candidates, "hybrid")[0]
 
 
 def retrieve(
@@ -234,29 +311,27 @@ def retrieve(
     store.check_dimension(idx.coll, len(qvec))
     t1 = time.perf_counter()
 
-    dense = _dense(idx, qvec, settings.candidates) if mode != "bm25" else []
-    sparse = _bm25(idx, question) if mode != "dense" else []
-    cands = Candidates(_paper_scores(dense, idx), _paper_scores(sparse, idx),
-                       [p for n in sorted(idx.unique_names(question)) for p in idx.papers_with(n)])
-    ranked = fuse(cands.dense, cands.sparse,
+    cands, dense, sparse = _candidates(idx, question, qvec, settings.candidates, mode)
+    ranked = fuse(*cands.lists(settings.fill_scores and mode == "hybrid"),
                   method=settings.fusion if mode == "hybrid" else "rrf", rrf_k=settings.rrf_k,
                   dense_weight=settings.dense_weight,
                   first=cands.named if settings.name_first and mode == "hybrid" else ())
     fused = dict(ranked)
     top = [p for p, _ in ranked[:k]]
 
-    # Passages of the chosen papers, best first: rank chunks by their own fused score.
+    # Passages of the chosen papers, best first: rank chunks by their own fused score (with
+    # RRF's usual k: a paper's 2-3 chunks need consensus, not one retriever's first hit).
     chunk_score: dict[str, float] = {}
     for hits in (dense, sparse):
         for rank, (cid, _) in enumerate(hits, start=1):
-            chunk_score[cid] = chunk_score.get(cid, 0.0) + 1.0 / (settings.rrf_k + rank)
+            chunk_score[cid] = chunk_score.get(cid, 0.0) + 1.0 / (PASSAGE_RRF_K + rank)
     sims = dict(dense)
     by_paper: dict[str, list[_Chunk]] = {pid: [] for pid in top}
     for c in idx.chunks.values():
         if c.paper_id in by_paper:
             by_paper[c.paper_id].append(c)
     missing = [c.id for cs in by_paper.values() for c in cs if c.id not in sims]
-    sims.update(_cosines(idx, qvec, missing))
+    sims.update(idx.cosines(np.asarray(qvec, dtype=np.float32), missing))
 
     sources = []
     for number, pid in enumerate(top, start=1):

@@ -120,7 +120,11 @@ class Settings(BaseSettings):
         default="rrf",
         description="how the dense and BM25 rankings are merged (rag/fusion.py; chosen by "
                     "`rag eval --retrieval`)")
-    rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion's k")
+    rrf_k: int = Field(default=10, ge=1, description="reciprocal rank fusion's k")
+    fill_scores: bool = Field(
+        default=True,
+        description="before fusing, score each candidate paper with the retriever that did "
+                    "not find it (its cosine, its BM25 score), instead of counting it absent")
     dense_weight: float = Field(
         default=0.5, ge=0.0, le=1.0, description="convex fusion's dense share")
     name_first: bool = Field(

@@ -12,8 +12,8 @@ STEP = "STEP: Learning N:M Structured Sparsity Masks from Scratch with Precondit
 
 
 def test_rrf_with_k60_is_the_old_ranking_and_small_k_keeps_a_confident_first_hit():
-    dense = [(p, 0.0) for p in "bcdefghijk"]
-    sparse = [("a", 9.0)] + [(p, 0.0) for p in "cbdefghijk"]
+    dense = [(p, 0.9 - i / 100) for i, p in enumerate("bcdefghijk")]
+    sparse = [("a", 9.0)] + [(p, 8.0 - i / 10) for i, p in enumerate("cbdefghijk")]
     k60 = rrf([dense, sparse], 60)
     assert max(k60, key=k60.get) in {"b", "c"}  # ranked well by both beats a first place
     assert k60["a"] < k60["d"]
@@ -66,3 +66,72 @@ def test_a_name_in_several_papers_is_not_pinned(fake_settings):
 
     assert len(papers_with("MAML", fake_settings)) >= 2
     assert candidates("What accuracy does MAML reach?", fake_settings).named == []
+
+
+def test_filled_lists_score_each_paper_with_the_retriever_that_missed_it():
+    """BM25 ranks "a" first; dense cut it off just past its candidates although its cosine is
+    the second best. Unfilled, RRF reads that as dense never having seen "a" and papers
+    ranked medium by both win; filled, "a" gets its real cosine and comes first."""
+    from rag.retrieval import Candidates
+
+    dense = [("b", 0.90), ("c", 0.89), ("d", 0.88), ("e", 0.87), ("f", 0.86)]
+    sparse = [("a", 12.0), ("d", 6.0), ("e", 5.0), ("f", 4.0)]
+    c = Candidates(dense, sparse, [], dense_fill={"a": 0.895}, sparse_fill={"b": 0.0, "c": 0.0})
+    assert c.lists(False) == (dense, sparse)
+    d, s = c.lists(True)
+    assert [p for p, _ in d] == ["b", "a", "c", "d", "e", "f"]
+    assert [p for p, _ in s] == ["a", "d", "e", "f"]  # no query term in b, c: not BM25 hits
+    plain = [p for p, _ in fuse(*c.lists(False), method="rrf", rrf_k=10, dense_weight=0.5)]
+    filled = [p for p, _ in fuse(*c.lists(True), method="rrf", rrf_k=10, dense_weight=0.5)]
+    assert plain[:3] == ["d", "e", "f"] and plain.index("a") >= 3
+    assert filled[0] == "a"
+
+
+def test_candidates_are_filled_from_the_index(fake_settings):
+    """Every candidate paper has both scores: the dense cosine of its best chunk and the BM25
+    score of its best chunk, computed exactly as each retriever scores the ones it returns."""
+    from rag.retrieval import _index, candidates
+
+    c = candidates("task interpolation for meta-learning with few tasks", fake_settings)
+    dense, sparse = dict(c.dense), dict(c.sparse)
+    assert set(c.dense_fill) == set(sparse) - set(dense)
+    assert set(c.sparse_fill) == set(dense) - set(sparse)
+    idx = _index(fake_settings)
+    bm = idx.bm25_scores("task interpolation for meta-learning with few tasks")
+    for p, v in c.sparse_fill.items():
+        assert v == max((bm.get(ch, 0.0) for ch in idx.chunks_of[p]), default=0.0)
+    assert all(-1.0 <= v <= 1.0 for v in c.dense_fill.values())
+
+
+def test_bm25_scores_match_the_llama_index_retriever(fake_settings):
+    """The direct bm25s call returns the chunks and scores BM25Retriever.retrieve does."""
+    from rag.retrieval import _bm25, _index
+
+    idx = _index(fake_settings)
+    q = "gradient clipping threshold chosen automatically"
+    ours = _bm25(idx.bm25_scores(q), fake_settings.candidates)
+    theirs = [(n.node.node_id, float(n.score)) for n in idx.bm25().retrieve(q) if n.score > 0]
+    assert {c for c, _ in ours} == {c for c, _ in theirs}
+    assert dict(ours) == pytest.approx(dict(theirs), rel=1e-6)
+
+
+def test_in_memory_cosines_match_chroma(fake_settings):
+    import numpy as np
+
+    from rag.embeddings import get_embedder
+    from rag.retrieval import _dense, _index
+
+    idx = _index(fake_settings)
+    qvec = get_embedder(fake_settings).get_query_embedding("consistency models")
+    hits = _dense(idx, qvec, 10)
+    mine = idx.cosines(np.asarray(qvec, dtype=np.float32), [c for c, _ in hits])
+    assert mine == pytest.approx(dict(hits), abs=1e-4)
+
+
+def test_rrf_gives_tied_scores_the_same_rank():
+    """BM25 cannot tell b, c and a apart (one common word matched): dense decides."""
+    dense = [("c", 0.9), ("b", 0.5), ("a", 0.4)]
+    sparse = [("a", 1.2), ("b", 1.2), ("c", 1.2)]
+    fused = rrf([dense, sparse], 10)
+    assert max(fused, key=fused.get) == "c"
+    assert fused["a"] - 1 / 13 == pytest.approx(fused["b"] - 1 / 12) == pytest.approx(1 / 11)
