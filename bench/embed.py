@@ -28,9 +28,10 @@ from typing import Any
 from llama_index.core.schema import MetadataMode
 
 from rag.corpus import load_corpus
-from rag.ingestion import chunk_papers, ingest, token_len
+from rag.ingestion import chunk_papers, ingest
 from rag.onnxmodel import OnnxMiniLM
 from rag.settings import Settings, get_settings
+from rag.tokens import token_len
 
 
 def _timed(fn) -> tuple[object, dict]:

@@ -15,10 +15,10 @@ import statistics
 from bench.levers import LEVERS, label, settings_for
 from eval import metrics
 from rag.corpus import paper_id
-from rag.ingestion import token_len
 from rag.messages import build_context
 from rag.retrieval import retrieve
 from rag.settings import Settings
+from rag.tokens import token_len
 from rag.turns import select_sources
 
 

@@ -105,7 +105,7 @@ class _PromptProbe:
         self.tokens: list[int] = []
 
     def __enter__(self):
-        from rag.ingestion import token_len
+        from rag.tokens import token_len
 
         def probe(*args, **kwargs):
             msgs = self.original(*args, **kwargs)

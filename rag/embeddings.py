@@ -11,22 +11,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import threading
 
-import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
+from rag import encoders
 from rag.embedding_base import BatchEmbedding
+from rag.encoders import hash_vector
 from rag.errors import ModelNotPrepared, RagError
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_WORD = re.compile(r"[a-z0-9]+")
 # The UI's first question, header and tabs arrive together: without a lock each thread would load
 # its own copy of the model (and race transformers' lazy imports).
 _load_lock = threading.Lock()
@@ -70,7 +68,8 @@ class MiniLMEmbedding(BatchEmbedding):
 
 
 class OnnxMiniLMEmbedding(BatchEmbedding):
-    """The same model and vectors as `MiniLMEmbedding`, without torch (rag/onnxmodel.py)."""
+    """The same model and vectors as `MiniLMEmbedding`, without torch (rag/onnxmodel.py);
+    the ONNX session is the query path's own (`rag.encoders`), not a second copy."""
 
     model_name: str = "all-MiniLM-L6-v2"
     _model: object = PrivateAttr(default=None)
@@ -89,12 +88,7 @@ class HashEmbedding(BaseEmbedding):
     dim: int = 256
 
     def _vec(self, text: str) -> list[float]:
-        v = np.zeros(self.dim, dtype=np.float32)
-        for w in _WORD.findall(text.lower()):
-            h = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
-            v[h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
-        n = float(np.linalg.norm(v))
-        return (v / n).tolist() if n else v.tolist()
+        return hash_vector(text, self.dim)
 
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._vec(query)
@@ -130,11 +124,9 @@ def _make(settings: Settings) -> BaseEmbedding:
     if settings.embed_model == "fake":
         return HashEmbedding(embed_batch_size=settings.embed_batch_size)
     if settings.embed_backend != "torch":
-        from rag import onnxmodel
-
-        if onnxmodel.is_ready(settings.onnx_dir):
-            return OnnxMiniLMEmbedding(onnxmodel.OnnxMiniLM(settings.onnx_dir),
-                                       embed_batch_size=settings.embed_batch_size)
+        enc = encoders.direct(settings)
+        if isinstance(enc, encoders.OnnxEncoder):
+            return OnnxMiniLMEmbedding(enc.model, embed_batch_size=settings.embed_batch_size)
         if settings.embed_backend == "onnx":
             raise ModelNotPrepared(
                 f"RAG_EMBED_BACKEND=onnx but no exported model in {settings.onnx_dir}; run "

@@ -28,10 +28,10 @@ from collections import OrderedDict
 import numpy as np
 
 from rag.citations import content_words, split_sentences
-from rag.embeddings import get_embedder
-from rag.ingestion import token_len
+from rag.query_encoder import get_encoder
 from rag.settings import Settings
 from rag.thresholds import EVIDENCE_LEXICAL_WEIGHT
+from rag.tokens import token_len
 from rag.types import Source
 
 _CACHE_SIZE = 20_000
@@ -43,7 +43,7 @@ def _vectors(texts: list[str], settings: Settings) -> np.ndarray:
     model = settings.embedder_id
     missing = [t for t in texts if (model, t) not in _cache]
     if missing:
-        emb = get_embedder(settings).get_text_embedding_batch(missing)
+        emb = get_encoder(settings).get_text_embedding_batch(missing)
         with _lock:
             for t, v in zip(missing, emb):
                 _cache[(model, t)] = np.asarray(v, dtype=np.float32)
@@ -62,7 +62,7 @@ def select(question: str, sources: list[Source], settings: Settings, budget: int
             cands.append((s.number, i, sent))
     if not cands:
         return {}
-    qvec = np.asarray(get_embedder(settings).get_query_embedding(question), dtype=np.float32)
+    qvec = np.asarray(get_encoder(settings).get_query_embedding(question), dtype=np.float32)
     sims = _vectors([c[2] for c in cands], settings) @ qvec
     qwords = content_words(question)
     lex = np.array([len(qwords & content_words(c[2])) / max(1, len(qwords)) for c in cands])

@@ -35,6 +35,7 @@ from rag.corpus import load_corpus
 from rag.embeddings import get_embedder
 from rag.errors import IndexBusy
 from rag.settings import Settings, get_settings
+from rag.tokens import tokenizer
 from rag.types import Paper
 
 # Metadata the LLM never needs and the embedding must not see: only the title is embedded with
@@ -62,17 +63,6 @@ class IngestReport:
             f"{len(self.papers_removed)}; chunks embedded {self.chunks_added}, removed "
             f"{self.chunks_removed}; {self.seconds:.1f} s"
         )
-
-
-def tokenizer():
-    import tiktoken
-
-    return tiktoken.get_encoding("cl100k_base").encode
-
-
-def token_len(text: str) -> int:
-    """Tokens in ``text`` as chunking, evidence budgets and benchmarks count them."""
-    return len(tokenizer()(text))
 
 
 def chunk_papers(papers: list[Paper], settings: Settings) -> list[TextNode]:

@@ -14,9 +14,9 @@ import re
 import prompts
 from rag import evidence
 from rag.guard import neutralise
-from rag.ingestion import token_len
 from rag.settings import Settings
 from rag.thresholds import MAX_ANSWER_SENTENCES
+from rag.tokens import token_len
 from rag.types import Source
 
 

@@ -24,10 +24,10 @@ import logging
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
-from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag.errors import (
     EmbeddingUnavailable,
@@ -37,6 +37,9 @@ from rag.errors import (
     RagError,
 )
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from llama_index.vector_stores.chroma import ChromaVectorStore
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +234,9 @@ def fingerprint(coll) -> tuple:
 
 
 def vector_store(coll) -> ChromaVectorStore:
+    # Imported here: llama-index is for ingest; queries talk to Chroma directly.
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
     return ChromaVectorStore(chroma_collection=coll)
 
 

@@ -222,7 +222,7 @@ def test_topic_queries_are_phrased_as_questions():
 
 
 def test_sentence_evidence_keeps_relevant_sentences_within_budget(fake_settings, llm):
-    from rag.ingestion import tokenizer
+    from rag.tokens import tokenizer
 
     st = fake_settings.with_overrides(evidence="sentences", context_tokens=120)
     rag.ask("Task interpolation experiments on eight datasets including pose prediction and "

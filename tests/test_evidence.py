@@ -1,7 +1,7 @@
 """Sentence evidence (rag/evidence.py): what reaches the prompt under a token budget."""
 
 from rag import evidence
-from rag.ingestion import tokenizer
+from rag.tokens import tokenizer
 from rag.types import Source
 
 QUESTION = "Which graph matching method learns matching with a neural solver?"

@@ -104,15 +104,24 @@ def test_candidates_are_filled_from_the_index(fake_settings):
 
 
 def test_bm25_scores_match_the_llama_index_retriever(fake_settings):
-    """The direct bm25s call returns the chunks and scores BM25Retriever.retrieve does."""
+    """The query path's bm25s index gives the chunks and scores llama-index's BM25Retriever
+    gives over the same chunks (which the query path no longer imports)."""
+    import Stemmer
+    from llama_index.core.schema import TextNode
+    from llama_index.retrievers.bm25 import BM25Retriever
+
     from rag.retrieval import _bm25, _index
 
     idx = _index(fake_settings)
-    q = "gradient clipping threshold chosen automatically"
-    ours = _bm25(idx.bm25_scores(q), fake_settings.candidates)
-    theirs = [(n.node.node_id, float(n.score)) for n in idx.bm25().retrieve(q) if n.score > 0]
-    assert {c for c, _ in ours} == {c for c, _ in theirs}
-    assert dict(ours) == pytest.approx(dict(theirs), rel=1e-6)
+    nodes = [TextNode(id_=c.id, text=c.text, metadata={"title": c.title})
+             for c in idx.chunks.values()]
+    ref = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=fake_settings.candidates,
+                                      stemmer=Stemmer.Stemmer("english"), language="english")
+    for q in ("gradient clipping threshold chosen automatically", "MLTI", "What does STEP do?"):
+        ours = _bm25(idx.bm25_scores(q), fake_settings.candidates)
+        theirs = [(n.node.node_id, float(n.score)) for n in ref.retrieve(q) if n.score > 0]
+        assert ours and {c for c, _ in ours} == {c for c, _ in theirs}
+        assert dict(ours) == pytest.approx(dict(theirs), rel=1e-6)
 
 
 def test_in_memory_cosines_match_chroma(fake_settings):

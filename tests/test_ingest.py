@@ -10,7 +10,8 @@ from conftest import CORPUS, ROOT
 from rag import store
 from rag.corpus import load_corpus
 from rag.errors import CorpusFormatError, IndexBusy, IndexCorrupt, IndexNotFound, IndexUnavailable
-from rag.ingestion import chunk_papers, index_lock, index_stats, ingest, is_current, tokenizer
+from rag.ingestion import chunk_papers, index_lock, index_stats, ingest, is_current
+from rag.tokens import tokenizer
 
 ABS = "We study {topic}. Our method improves accuracy by {n}% on three benchmarks. " * 3
 

@@ -1,6 +1,8 @@
 """The query path never imports torch: importing torch + sentence-transformers and loading MiniLM
-was ~97% of the ~12 s `rag retrieve` took before printing anything (rag/onnxmodel.py). Each
-check runs in a fresh interpreter, where `sys.modules` shows everything the path pulled in."""
+was ~97% of the ~12 s `rag retrieve` took before printing anything (rag/onnxmodel.py). Nor
+llama-index's core, ~1.3 s of the ~2.6 s left (rag/encoders.py, the BM25 in rag/retrieval.py).
+Each check runs in a fresh interpreter, where `sys.modules` shows everything the path pulled
+in."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, subprocess_env
+from conftest import ROOT, fake_env, subprocess_env
 from rag import onnxmodel
 from rag.settings import Settings
 
@@ -19,10 +21,10 @@ HEAVY = ("torch", "sentence_transformers", "transformers")
 ONNX_DIR = Settings(home=ROOT).onnx_dir
 
 
-def _loaded(code: str, env: dict[str, str]) -> dict:
+def _loaded(code: str, env: dict[str, str], heavy: tuple[str, ...] = HEAVY) -> dict:
     script = code + (
         "\nimport json, sys\n"
-        f"print(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))\n")
+        f"print(json.dumps({{m: m in sys.modules for m in {heavy!r}}}))\n")
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, text=True,
                           capture_output=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -33,6 +35,16 @@ def test_cli_and_ui_modules_import_no_torch():
     """`rag retrieve | ask | ui` load these modules before any command runs."""
     got = _loaded("import rag, rag.cli, rag.retrieval, rag.answer, rag.ingestion, rag.embeddings,"
                   " rag.remote_embed, ui.app", subprocess_env())
+    assert not any(got.values()), got
+
+
+def test_retrieve_and_answer_import_no_llama_index_core(fake_index_home):
+    """Retrieval (dense, BM25, fusion, passages) and the answer path's modules run without
+    `llama_index.core`; ingest still uses it (SentenceSplitter, the Chroma vector store)."""
+    got = _loaded("import rag, rag.answer, rag.cli\n"
+                  "assert rag.retrieve('task interpolation MLTI')[0].title.startswith('Meta')",
+                  subprocess_env(**fake_env(fake_index_home)),
+                  heavy=HEAVY + ("llama_index.core",))
     assert not any(got.values()), got
 
 
