@@ -23,6 +23,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 from bench.timing import server_start_s, timed_answer
 from eval.metrics import percentile
@@ -189,32 +190,60 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def bench_vectors(n: int, n_queries: int = 50, ef_values: tuple[int, ...] = (10, 50, 100, 200)
-                  ) -> dict:
-    """Chroma's HNSW against exact numpy search on ``n`` synthetic vectors: build time, RSS the
-    index adds, query p50/p95 and recall@10 against exact at several ef_search values."""
-    import shutil
+def _synthetic_vectors(n: int, n_queries: int, dim: int = 384, seed: int = 0):
+    """``n`` clustered unit vectors and ``n_queries`` queries near them, float32, plus the
+    topic count.
 
-    import chromadb
+    Clustered like text embeddings (topics), not uniform noise: in 384 dimensions uniform random
+    points are all nearly equidistant and "nearest" means nothing. Queries are perturbed data
+    points, as a question is close to the passages it is about. The noise scale is a Python
+    float: a NumPy float64 scalar would promote the queries to float64 (NEP 50), and exact
+    search would then convert the whole float32 matrix to float64 on every query."""
     import numpy as np
 
-    # Clustered unit vectors, like text embeddings (topics), not uniform noise: in 384
-    # dimensions uniform random points are all nearly equidistant and "nearest" means nothing.
-    # Queries are perturbed data points, as a question is close to the passages it is about.
-    rng = np.random.default_rng(0)
-    dim, n_topics, block = 384, max(2000, n // 50), 100_000
+    rng = np.random.default_rng(seed)
+    n_topics, block = max(2000, n // 50), 100_000
+    noise = float(0.8 / np.sqrt(dim))
     centers = rng.standard_normal((n_topics, dim), dtype=np.float32)
     centers /= np.linalg.norm(centers, axis=1, keepdims=True)
     data = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, block):  # in blocks: a 1M x 384 temporary would double the peak
         m = min(block, n - start)
         x = centers[rng.integers(0, n_topics, m)]
-        x += rng.standard_normal((m, dim), dtype=np.float32) * (0.8 / np.sqrt(dim))
+        x += rng.standard_normal((m, dim), dtype=np.float32) * noise
         data[start:start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
     picks = rng.choice(n, n_queries, replace=False)
-    queries = data[picks] + rng.standard_normal((n_queries, dim), dtype=np.float32) * (
-        0.8 / np.sqrt(dim))
+    queries = data[picks] + rng.standard_normal((n_queries, dim), dtype=np.float32) * noise
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    assert data.dtype == queries.dtype == np.float32
+    return data, queries, n_topics
+
+
+def bench_vectors(n: int, n_queries: int = 50,
+                  ef_values: tuple[int, ...] = (10, 50, 100, 200, 400, 800),
+                  ef_construction: int = 100, max_neighbors: int = 16) -> dict:
+    """Chroma's HNSW against exact numpy search on ``n`` synthetic vectors: build time, RSS the
+    index adds, query p50/p95 and recall@10 against exact at several ef_search values.
+
+    How ef_search is set: chromadb (1.5.x, Rust core) passes ``ef_search`` to the HNSW index
+    only when it loads the index into its in-process index cache. `coll.modify(configuration=
+    {"hnsw": {"ef_search": ef}})` stores the new value (the configuration reads it back) but the
+    loaded index keeps searching with the old one until the client is closed and the collection
+    opened again. So: the collection is created with its HNSW configuration (space,
+    ef_construction, max_neighbors, the first ef_search), built once, and for each ef_search the
+    value is stored with `modify`, the client closed and a new one opened, so the first query
+    loads the index with that ef. ``ef_check`` records the read-back values and, as a control,
+    the recall of a `modify` without re-opening (it stays at the creation ef's recall)."""
+    import gc
+    import shutil
+
+    import chromadb
+    import numpy as np
+    from chromadb.api.client import Client
+    from chromadb.config import Settings as ChromaSettings
+
+    data, queries, n_topics = _synthetic_vectors(n, n_queries)
+    dim = data.shape[1]
 
     exact_lat, exact_ids = [], []
     for q in queries:
@@ -222,11 +251,30 @@ def bench_vectors(n: int, n_queries: int = 50, ef_values: tuple[int, ...] = (10,
         exact_ids.append({int(x) for x in np.argpartition(-(data @ q), 10)[:10]})
         exact_lat.append(time.perf_counter() - t0)
 
+    def run_queries(coll) -> tuple[list[float], float]:
+        lat, recall = [], []
+        for q, exact in zip(queries, exact_ids):
+            t0 = time.perf_counter()
+            got = coll.query(query_embeddings=[q], n_results=10, include=[])["ids"][0]
+            lat.append(time.perf_counter() - t0)
+            recall.append(len({int(x) for x in got} & exact) / 10)
+        return lat, round(sum(recall) / len(recall), 3)
+
+    def read_back(coll) -> dict:
+        return dict(coll.configuration.get("hnsw") or {})
+
+    def open_client(path: str) -> Client:  # a Client (it has close()), typed as ClientAPI
+        return cast(Client, chromadb.PersistentClient(
+            path=path, settings=ChromaSettings(anonymized_telemetry=False)))
+
     tmp = tempfile.mkdtemp(prefix="rag-bench-vectors-")
     try:
-        client = chromadb.PersistentClient(path=tmp)
-        coll = client.create_collection("synthetic", metadata={"hnsw:space": "cosine"},
-                                        embedding_function=None)
+        client = open_client(tmp)
+        coll = client.create_collection(
+            "synthetic", embedding_function=None,
+            configuration={"hnsw": {"space": "cosine", "ef_construction": ef_construction,
+                                    "max_neighbors": max_neighbors,
+                                    "ef_search": ef_values[0]}})
         rss0 = _rss_mb()
         t0 = time.perf_counter()
         batch = 5000
@@ -236,28 +284,62 @@ def bench_vectors(n: int, n_queries: int = 50, ef_values: tuple[int, ...] = (10,
         build_s = time.perf_counter() - t0
         rss_added = _rss_mb() - rss0
         disk_mb = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file()) / 2**20
+        built_with = read_back(coll)
+
+        # Control: modify on the open collection. The configuration reads the new value back,
+        # but the loaded index still searches with the creation ef (ef_values[0]).
+        coll.modify(configuration={"hnsw": {"ef_search": ef_values[-1]}})
+        _, stale_recall = run_queries(coll)
+        control = {"ef_search_created": ef_values[0], "ef_search_modified_to": ef_values[-1],
+                   "ef_search_read_back": read_back(coll).get("ef_search"),
+                   "recall@10_without_reopen": stale_recall}
+
         by_ef = []
         for ef in ef_values:
             coll.modify(configuration={"hnsw": {"ef_search": ef}})
-            lat, recall = [], []
-            for q, exact in zip(queries, exact_ids):
-                t0 = time.perf_counter()
-                got = coll.query(query_embeddings=[q], n_results=10, include=[])["ids"][0]
-                lat.append(time.perf_counter() - t0)
-                recall.append(len({int(x) for x in got} & exact) / 10)
+            client.close()  # stops this path's Chroma system: drops its loaded index
+            del coll, client
+            gc.collect()
+            client = open_client(tmp)
+            coll = client.get_collection("synthetic", embedding_function=None)
+            ef_read = read_back(coll).get("ef_search")
+            if ef_read != ef:
+                raise RuntimeError(f"ef_search {ef} did not persist: read back {ef_read}")
+            t0 = time.perf_counter()
+            coll.query(query_embeddings=[queries[0]], n_results=10, include=[])  # loads index
+            load_s = time.perf_counter() - t0
+            lat, recall = run_queries(coll)
             by_ef.append({"ef_search": ef, "p50_ms": round(_pct(lat, 0.5) * 1000, 2),
                           "p95_ms": round(_pct(lat, 0.95) * 1000, 2),
-                          "recall@10": round(sum(recall) / len(recall), 3),
+                          "recall@10": recall,
                           "speedup_p50": round(_pct(exact_lat, 0.5)
-                                               / max(1e-9, _pct(lat, 0.5)), 1)})
+                                               / max(1e-9, _pct(lat, 0.5)), 1),
+                          "ef_search_read_back": ef_read, "load_s": round(load_s, 2),
+                          "rss_mb": round(_rss_mb())})
+        client.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    first = by_ef[0]["recall@10"]
+    control["recall@10_reopened_at_created_ef"] = first
+    control["recall@10_reopened_at_modified_ef"] = by_ef[-1]["recall@10"]
     return {"vectors": n, "dim": dim, "topics": n_topics, "queries": n_queries,
             "build_s": round(build_s, 1), "vectors_per_s": round(n / build_s),
             "rss_added_mb": round(rss_added), "disk_mb": round(disk_mb),
             "exact_numpy_p50_ms": round(_pct(exact_lat, 0.5) * 1000, 2),
             "exact_numpy_p95_ms": round(_pct(exact_lat, 0.95) * 1000, 2),
-            "hnsw": by_ef}
+            "hnsw": by_ef,
+            "chromadb": chromadb.__version__,
+            "hnsw_config_at_build": built_with,
+            "ef_search_set_by": (
+                "create_collection(configuration={'hnsw': {...}}) with ef_construction and "
+                "max_neighbors, built once; per ef_search: coll.modify(configuration={'hnsw': "
+                "{'ef_search': ef}}), client.close(), a new PersistentClient and get_collection, "
+                "so the index is loaded again with the stored ef_search (a modify alone is "
+                "stored but not used by the already loaded index)"),
+            "ef_check": {"read_back_matches": all(h["ef_search_read_back"] == h["ef_search"]
+                                                  for h in by_ef),
+                         "recall_varies_with_ef": len({h["recall@10"] for h in by_ef}) > 1,
+                         "modify_without_reopen": control}}
 
 
 def peak_rss_mb() -> dict:
@@ -331,6 +413,14 @@ def to_markdown(results: dict) -> str:
                   "|---|---|---|---|---|"]
         lines += [f"| {h['ef_search']} | {h['p50_ms']} | {h['p95_ms']} | {h['speedup_p50']} | "
                   f"{h['recall@10']} |" for h in y["hnsw"]]
+        if "ef_check" in y:
+            c, m = y["ef_check"], y["ef_check"]["modify_without_reopen"]
+            lines += ["", f"ef_search applied by re-opening the collection after `modify` "
+                      f"(chromadb {y['chromadb']}); read back matches: "
+                      f"{c['read_back_matches']}, recall varies with ef: "
+                      f"{c['recall_varies_with_ef']}. Control, `modify` to "
+                      f"{m['ef_search_modified_to']} without re-opening: recall@10 "
+                      f"{m['recall@10_without_reopen']} (as at ef {m['ef_search_created']})."]
         lines.append("")
     if "evidence" in results:
         from bench.evidence import to_markdown as evidence_markdown
