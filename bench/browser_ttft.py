@@ -24,38 +24,54 @@ FOLLOW_UP = "What data did they evaluate it on?"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 
+def open_page(p, url: str):
+    """Chromium on ``url`` with the chat ready for typing; returns (browser, page)."""
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.locator("#question textarea").wait_for()
+    time.sleep(3)  # let Gradio's client connect before typing (it keeps a stream open: no idle)
+    return browser, page
+
+
+def ask_in_page(page, q: str, new_chat: bool, shot: str | None = None, poll_s: float = 0.05
+                ) -> dict:
+    """Type ``q`` and press Enter; seconds until answer text (not a progress line) shows and
+    until the answer is complete (the box is enabled again), read every ``poll_s`` (each read
+    costs the browser and this process CPU that the model then lacks)."""
+    if new_chat:
+        page.locator("#new-chat").click()
+        page.wait_for_function("document.querySelectorAll('#chat .bot-row').length === 0")
+    n_bots = page.locator("#chat .bot-row").count()
+    box = page.locator("#question textarea")
+    box.fill(q)
+    t0 = time.perf_counter()
+    box.press("Enter")
+    first = None
+    while time.perf_counter() - t0 < 180:
+        bots = page.locator("#chat .bot-row")
+        txt = bots.last.inner_text() if bots.count() > n_bots else ""
+        if first is None and txt.strip() and not txt.strip().startswith("…") and \
+                not any(w in txt for w in ("Searching", "Reading", "Writing", "Starting")):
+            first = time.perf_counter() - t0
+        if first is not None and box.is_enabled():
+            break
+        time.sleep(poll_s)
+    total = time.perf_counter() - t0
+    if shot:
+        page.screenshot(path=shot)
+    return {"question": q, "first_text_s": round(first or total, 2),
+            "complete_s": round(total, 2)}
+
+
 def main(url: str) -> int:
     """Drive the app at ``url`` (this module does nothing on import: bench/ is a package)."""
     rows = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        page.locator("#question textarea").wait_for()
-        time.sleep(3)  # let Gradio's client connect before typing (it keeps a stream open: no idle)
+        browser, page = open_page(p, url)
+
         def ask(q: str, i: int, new_chat: bool) -> dict:
-            if new_chat:
-                page.locator("#new-chat").click()
-                page.wait_for_function("document.querySelectorAll('#chat .bot-row').length === 0")
-            n_bots = page.locator("#chat .bot-row").count()
-            box = page.locator("#question textarea")
-            box.fill(q)
-            t0 = time.perf_counter()
-            box.press("Enter")
-            first = None
-            while time.perf_counter() - t0 < 180:
-                bots = page.locator("#chat .bot-row")
-                txt = bots.last.inner_text() if bots.count() > n_bots else ""
-                if first is None and txt.strip() and not txt.strip().startswith("…") and \
-                        not any(w in txt for w in ("Searching", "Reading", "Writing", "Starting")):
-                    first = time.perf_counter() - t0
-                if first is not None and box.is_enabled():
-                    break
-                time.sleep(0.05)
-            total = time.perf_counter() - t0
-            page.screenshot(path=f"test-output/browser-real-{i}.png")
-            return {"question": q, "first_text_s": round(first or total, 2),
-                    "complete_s": round(total, 2)}
+            return ask_in_page(page, q, new_chat, shot=f"test-output/browser-real-{i}.png")
 
         for i, q in enumerate(QUESTIONS):
             rows.append(ask(q, i, new_chat=True))

@@ -154,6 +154,10 @@ def cmd_retrieve(args) -> int:
 
 
 def cmd_ui(args) -> int:
+    from rag import warmup
+    from rag.settings import get_settings
+
+    warmup.start_model_server(get_settings())  # while Gradio imports
     from ui.app import launch
 
     launch()
@@ -161,11 +165,14 @@ def cmd_ui(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from rag.server import serve
+    from rag import warmup
     from rag.settings import load_settings
 
     s = load_settings()
     s = s.with_overrides(serve_host=args.host, serve_port=args.port)
+    warmup.start_model_server(s)  # while the server's imports load
+    from rag.server import serve
+
     try:
         from rag.ingestion import index_stats
 

@@ -43,6 +43,27 @@ def warm_up(settings: Settings) -> dict[str, bool]:
     return done
 
 
+def start_model_server(settings: Settings) -> threading.Thread | None:
+    """Start the embedded model server now, in the background, before the caller imports its
+    web framework: loading llama.cpp and the 1.1 GB model then overlaps Gradio's ~4 s of
+    imports instead of following them, so less of it is left when the first question comes
+    (`bench/page_vs_cli.py` measures that first question against a warm one). `warm_up` later
+    finds the server starting or up and only reads the system prompt into its cache."""
+    if not (settings.warm_up and settings.uses_local_llm and settings.provider != "fake"):
+        return None
+    from rag.llm import local_server
+
+    def run() -> None:
+        try:
+            local_server(settings).ensure()
+        except Exception as e:  # the first question reports it properly
+            log.info("early model start failed (%s)", e)
+
+    t = threading.Thread(target=run, name="rag-model-start", daemon=True)
+    t.start()
+    return t
+
+
 def start(settings: Settings) -> threading.Thread:
     t = threading.Thread(target=warm_up, args=(settings,), name="rag-warm-up", daemon=True)
     t.start()

@@ -48,3 +48,29 @@ def test_limit_arenas_takes_effect_on_glibc():
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
     env["MALLOC_ARENA_MAX"] = "4"  # the user's own setting wins
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 1
+
+
+def test_the_model_server_starts_in_the_background_before_the_ui_imports(fake_settings,
+                                                                          monkeypatch):
+    """`rag ui` and `rag serve` start llama.cpp first, so loading it overlaps their imports;
+    never for the fake model or an endpoint, and a failure is left to the first question."""
+    import threading
+
+    started, release = [], threading.Event()
+
+    class Server:
+        def ensure(self):
+            started.append(threading.current_thread().name)
+            release.wait(5)  # a real server takes seconds: the caller must not wait
+            raise RuntimeError("port taken")
+
+    monkeypatch.setattr("rag.llm.local_server", lambda settings: Server())
+    assert warmup.start_model_server(fake_settings) is None  # the fake model
+    remote = fake_settings.with_overrides(provider="openai", openai_base_url="http://x/v1")
+    assert warmup.start_model_server(remote) is None
+    local = fake_settings.with_overrides(provider="openai")
+    t = warmup.start_model_server(local)
+    assert t is not None and t.is_alive()
+    release.set()
+    t.join(5)
+    assert started == ["rag-model-start"] and not t.is_alive()

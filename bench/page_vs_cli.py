@@ -1,0 +1,183 @@
+"""What the chat page costs the model, and what the first question after start-up costs.
+
+`python -m bench.page_vs_cli` starts `rag ui` twice, each time with its own fresh local model
+server (a free `RAG_LLM_PORT`), and asks two questions in Chromium, swapping their order on the
+second start, so each question is timed once as the first question after start-up ("cold") and
+once after another one ("warm"): time to the first answer text, and to the complete answer.
+With the UI's model server still up and the page closed, it then asks the same questions from
+Python (`rag.ask_stream`, what `rag ask` runs), timing the same two moments. At temperature 0
+both write the same answer, so the page's generation speed against the CLI's is the page's
+cost in tokens/s (the page re-renders Markdown and the browser redraws on the same 2 cores).
+Speeds are read from the model server's own log (llama.cpp's prompt and generation tokens/s
+for each request), so the polling of the page (every 0.25 s) is not what is measured.
+
+Writes bench/results/page_vs_cli.json; needs the prepared model and index (`make run`) and
+Debian's chromium (`make browser-deps`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.browser_ttft import ask_in_page, open_page
+
+QUESTIONS = [
+    "What does AutoClip choose automatically, and based on what?",
+    "Which paper turns data into noise with an SDE and reverses it to generate samples?",
+]
+# A question with a longer answer, asked warm, for generation speed: the short answers above
+# finish in ~1 s, where the final check and render of the page weigh as much as the tokens.
+LONG = "Compare how AutoClip and diffGrad use the history of gradients during training."
+OUT = Path("bench/results/page_vs_cli.json")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+_RATE = re.compile(r"(prompt eval|\s eval) time =.*?([0-9.]+) tokens per second")
+
+
+def _server_rates(log: Path, start: int) -> tuple[int, list[dict]]:
+    """(new end offset, [{prompt_tps, gen_tps}] per request) from llama.cpp's log since
+    ``start``."""
+    data = log.read_bytes()
+    rates: list[dict] = []
+    for kind, tps in _RATE.findall(data[start:].decode("utf-8", "replace")):
+        if kind == "prompt eval":
+            rates.append({"prompt_tps": float(tps)})
+        elif rates and "gen_tps" not in rates[-1]:
+            rates[-1]["gen_tps"] = float(tps)
+    return len(data), rates
+
+
+def _cli(question: str) -> dict:
+    """Seconds to the first answer text and to the complete answer, as `rag ask` streams it."""
+    import rag
+    from rag.types import Answer
+
+    t0 = time.perf_counter()
+    first, deltas = None, 0
+    for event in rag.ask_stream(question):
+        if isinstance(event, str) and event.strip():
+            first = first or time.perf_counter() - t0
+            deltas += 1
+        elif isinstance(event, Answer):
+            return {"question": question, "first_text_s": round(first or 0.0, 2),
+                    "complete_s": round(time.perf_counter() - t0, 2), "deltas": deltas,
+                    "text": event.text}
+    raise RuntimeError("ask_stream ended without an Answer")
+
+
+def run() -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from rag.settings import Settings
+
+    log = Settings().gguf_path.parent / "llm-server.log"
+    llm_port = _free_port()
+    rows: list[dict] = []
+    cli: list[dict] = []
+    for order in (QUESTIONS, QUESTIONS[::-1]):
+        port = _free_port()
+        env = dict(os.environ, RAG_UI_PORT=str(port), RAG_LLM_PORT=str(llm_port))
+        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ui"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        offset = log.stat().st_size if log.exists() else 0
+        try:
+            t0 = time.perf_counter()
+            _wait_http(f"http://127.0.0.1:{port}/")
+            page_s = time.perf_counter() - t0
+            with sync_playwright() as p:
+                browser, page = open_page(p, f"http://127.0.0.1:{port}/")
+                for i, q in enumerate(order + [LONG]):
+                    row = ask_in_page(page, q, new_chat=True, poll_s=0.25)
+                    time.sleep(1)  # the server writes its timings after the reply
+                    offset, rates = _server_rates(log, offset)
+                    rows.append({**row, "cold": i == 0, "page_served_s": round(page_s, 2),
+                                 "server": [r for r in rates if r.get("gen_tps")][-1:]})
+                    print(rows[-1], flush=True)
+                browser.close()
+            if order is not QUESTIONS:  # the page is closed; the UI's model server is warm
+                os.environ["RAG_LLM_PORT"] = str(llm_port)
+                cli = []
+                for q in QUESTIONS + [LONG]:
+                    cli.append(_cli(q))
+                    time.sleep(1)
+                    offset, rates = _server_rates(log, offset)
+                    cli[-1]["server"] = [r for r in rates if r.get("gen_tps")][-1:]
+                for r in cli:
+                    print({k: v for k, v in r.items() if k != "text"}, flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            time.sleep(2)  # its model server exits with it
+
+    def gen(r: dict) -> float:
+        return r["complete_s"] - r["first_text_s"]
+
+    per_q = []
+    for q, c in zip(QUESTIONS + [LONG], cli):
+        if q == LONG:
+            page_gen = statistics.median(gen(r) for r in rows if r["question"] == q)
+            per_q.append({"question": q, "page_generate_s": round(page_gen, 2),
+                          "cli_generate_s": round(gen(c), 2), "cli_deltas": c["deltas"],
+                          "page_tokens_per_s_over_cli": round(gen(c) / max(1e-9, page_gen), 2)})
+            continue
+        cold = next(r for r in rows if r["question"] == q and r["cold"])
+        warm = next(r for r in rows if r["question"] == q and not r["cold"])
+        per_q.append({
+            "question": q, "cold_first_text_s": cold["first_text_s"],
+            "warm_first_text_s": warm["first_text_s"],
+            "cold_over_warm": round(cold["first_text_s"] / max(1e-9, warm["first_text_s"]), 2),
+            "page_generate_s": round(statistics.median([gen(cold), gen(warm)]), 2),
+            "cli_generate_s": round(gen(c), 2), "cli_deltas": c["deltas"],
+            "page_tokens_per_s_over_cli": round(gen(c) / max(1e-9, statistics.median(
+                [gen(cold), gen(warm)])), 2)})
+    def tps(rs: list[dict]) -> float | None:
+        got = [r["server"][0]["gen_tps"] for r in rs if r.get("server")]
+        return round(statistics.median(got), 2) if got else None
+
+    warm_page = [r for r in rows if not r["cold"]]
+    return {"when": time.strftime("%Y-%m-%d %H:%M"),
+            "generation_tps_median": {"page_warm": tps(warm_page), "cli": tps(cli)},
+            "page": rows,
+            "cli": [{k: v for k, v in r.items() if k != "text"} for r in cli],
+            "per_question": per_q}
+
+
+def main() -> int:
+    res = run()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(res, indent=1))
+    print(json.dumps({"per_question": res["per_question"],
+                      "generation_tps_median": res["generation_tps_median"]}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
