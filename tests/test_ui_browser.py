@@ -129,6 +129,19 @@ def test_chat_streams_a_cited_answer_and_a_follow_up(server, open_page, shots, l
     box = page.locator("#question textarea")
     panel = page.locator("#sources-panel")
     chat = page.locator("#chat")
+    # No animation runs in the page (ui/app.CSS): a pending answer's progress animations kept
+    # the browser repainting, which took CPU from the model on the same 2 cores.
+    assert page.evaluate("""() => {
+        const style = document.createElement('style');
+        style.textContent = '@keyframes spin-test { to { transform: rotate(1turn); } }';
+        document.head.appendChild(style);
+        const el = document.createElement('div');
+        el.style.animation = 'spin-test 1s linear infinite';
+        document.querySelector('#chat').appendChild(el);
+        const name = getComputedStyle(el).animationName;
+        el.remove();
+        return name;
+    }""") == "none"
 
     box.fill(QUESTION)
     box.press("Enter")

@@ -74,7 +74,11 @@ EXAMPLES = [
 ]
 MODES = list(RETRIEVAL_MODES)
 CONCURRENCY = 2  # the local model answers one request at a time; a second one may retrieve
+# No animations: while an answer is pending, Gradio's progress animations kept the browser
+# repainting, and on a 2-core laptop that ran beside the model it took ~0.3 of a core from it
+# (bench/page_vs_cli.py); the chat's own status lines ("Writing the answer…") show progress.
 CSS = """
+*, *::before, *::after { animation: none !important; }
 mark { background: #fff3b0; color: inherit; padding: 0 2px; border-radius: 3px; }
 #sources-panel blockquote { border-left: 3px solid #9ca3af; margin: 4px 0 10px; padding-left: 8px;
   color: #374151; font-size: 0.92em; }
