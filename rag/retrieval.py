@@ -265,13 +265,16 @@ def _candidates(idx: _Index, question: str, qvec: list[float], n: int, mode: str
                         for p in idx.papers_with(name)])
     if mode == "hybrid":
         in_dense, in_sparse = dict(cands.dense), dict(cands.sparse)
-        need = [p for p in in_sparse if p not in in_dense]
+        # A paper a name singles out is a candidate too, even when neither list reached it
+        # (STEP: "step" is everywhere): scored like the others, it shows a real score.
+        union = list(dict.fromkeys([*in_dense, *in_sparse, *cands.named]))
+        need = [p for p in union if p not in in_dense]
         cos = idx.cosines(np.asarray(qvec, dtype=np.float32),
                           [cid for p in need for cid in idx.chunks_of.get(p, [])])
         for p in need:
             cands.dense_fill[p] = max((cos[c] for c in idx.chunks_of.get(p, []) if c in cos),
                                       default=-1.0)
-        for p in in_dense:
+        for p in union:
             if p not in in_sparse:
                 cands.sparse_fill[p] = max((bm25_all.get(c, 0.0)
                                             for c in idx.chunks_of.get(p, [])), default=0.0)

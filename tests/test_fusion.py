@@ -94,8 +94,18 @@ def test_candidates_are_filled_from_the_index(fake_settings):
 
     c = candidates("task interpolation for meta-learning with few tasks", fake_settings)
     dense, sparse = dict(c.dense), dict(c.sparse)
+    assert not c.named
     assert set(c.dense_fill) == set(sparse) - set(dense)
     assert set(c.sparse_fill) == set(dense) - set(sparse)
+    # A paper a name singles out is scored like the others even when neither list has it,
+    # so the pinned first source shows a real fused score, not 0.
+    few = fake_settings.with_overrides(candidates=5)  # lists too short to reach it
+    named = candidates("What does STEP achieve?", few)
+    (step,) = named.named
+    assert step not in dict(named.dense) and step not in dict(named.sparse)
+    assert step in named.dense_fill and step in named.sparse_fill
+    top = rag.retrieve("What does STEP achieve?", k=1, settings=few)[0]
+    assert top.title == STEP and top.score > 0
     idx = _index(fake_settings)
     bm = idx.bm25_scores("task interpolation for meta-learning with few tasks")
     for p, v in c.sparse_fill.items():
