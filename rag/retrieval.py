@@ -84,9 +84,8 @@ class _Index:
     ingest stamp differs), so BM25 can never drift from the dense store.
     """
 
-    def __init__(self, coll, settings: Settings):
+    def __init__(self, coll):
         self.coll = coll
-        self.settings = settings
         got = coll.get(include=["documents", "metadatas"])
         self.chunks: dict[str, _Chunk] = {}
         for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
@@ -194,7 +193,7 @@ def _index(settings: Settings) -> _Index:
             coll = store.reopen(settings)
         if coll.count() == 0:
             raise IndexNotFound("The index is empty; run `rag ingest`.")
-        idx = _Index(coll, settings)
+        idx = _Index(coll)
         _cache[key] = idx
     return idx
 
@@ -232,8 +231,9 @@ def _paper_scores(hits: list[tuple[str, float]], idx: _Index) -> list[tuple[str,
 class Candidates:
     """What fusion starts from: each retriever's papers (best chunk's score), best first, and
     the papers a name in the question singles out. ``dense_fill`` and ``sparse_fill`` score
-    the papers the *other* retriever found and this one did not (its best chunk's cosine, its
-    best chunk's BM25 score, 0 if no term matches): `lists(filled=True)`."""
+    the candidate papers (the other retriever's, and the named ones) this retriever did not
+    return (its best chunk's cosine, its best chunk's BM25 score, 0 if no term matches):
+    `lists(filled=True)`."""
 
     dense: list[tuple[str, float]]
     sparse: list[tuple[str, float]]
@@ -331,10 +331,7 @@ def retrieve(
         for rank, (cid, _) in enumerate(hits, start=1):
             chunk_score[cid] = chunk_score.get(cid, 0.0) + 1.0 / (PASSAGE_RRF_K + rank)
     sims = dict(dense)
-    by_paper: dict[str, list[_Chunk]] = {pid: [] for pid in top}
-    for c in idx.chunks.values():
-        if c.paper_id in by_paper:
-            by_paper[c.paper_id].append(c)
+    by_paper = {pid: [idx.chunks[cid] for cid in idx.chunks_of.get(pid, [])] for pid in top}
     missing = [c.id for cs in by_paper.values() for c in cs if c.id not in sims]
     sims.update(idx.cosines(np.asarray(qvec, dtype=np.float32), missing))
 
