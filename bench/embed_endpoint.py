@@ -16,7 +16,6 @@ import json
 import os
 import random
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bench.timing import free_port
 from rag.ingestion import ingest
 from rag.settings import Settings
 
@@ -46,12 +46,6 @@ def synthetic_corpus(path: Path, n: int, seed: int = 7) -> None:
                     + "\n")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -67,7 +61,7 @@ def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
 
 
 def run(papers: int, batch_size: int) -> dict:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "bench.fake_embed_server", "--port", str(port), "--dim", "384"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.browser_ttft import ask_in_page, open_page
+from bench.timing import free_port, timed_answer
 
 QUESTIONS = [
     "What does AutoClip choose automatically, and based on what?",
@@ -38,12 +38,6 @@ QUESTIONS = [
 # finish in ~1 s, where the final check and render of the page weigh as much as the tokens.
 LONG = "Compare how AutoClip and diffGrad use the history of gradients during training."
 OUT = Path("bench/results/page_vs_cli.json")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_http(url: str, timeout: float = 120) -> None:
@@ -75,22 +69,11 @@ def _server_rates(log: Path, start: int) -> tuple[int, list[dict]]:
     return len(data), rates
 
 
-def _cli(question: str) -> dict:
+def _cli(question: str, settings) -> dict:
     """Seconds to the first answer text and to the complete answer, as `rag ask` streams it."""
-    import rag
-    from rag.types import Answer
-
-    t0 = time.perf_counter()
-    first, deltas = None, 0
-    for event in rag.ask_stream(question):
-        if isinstance(event, str) and event.strip():
-            first = first or time.perf_counter() - t0
-            deltas += 1
-        elif isinstance(event, Answer):
-            return {"question": question, "first_text_s": round(first or 0.0, 2),
-                    "complete_s": round(time.perf_counter() - t0, 2), "deltas": deltas,
-                    "text": event.text}
-    raise RuntimeError("ask_stream ended without an Answer")
+    _, first, total = timed_answer(question, settings)
+    return {"question": question, "first_text_s": round(first or 0.0, 2),
+            "complete_s": round(total, 2)}
 
 
 def run() -> dict:
@@ -98,12 +81,13 @@ def run() -> dict:
 
     from rag.settings import Settings
 
-    log = Settings().gguf_path.parent / "llm-server.log"
-    llm_port = _free_port()
+    llm_port = free_port()
+    settings = Settings().with_overrides(llm_port=llm_port)  # the UI's model server
+    log = settings.gguf_path.parent / "llm-server.log"
     rows: list[dict] = []
     cli: list[dict] = []
     for order in (QUESTIONS, QUESTIONS[::-1]):
-        port = _free_port()
+        port = free_port()
         env = dict(os.environ, RAG_UI_PORT=str(port), RAG_LLM_PORT=str(llm_port))
         proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ui"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -123,15 +107,14 @@ def run() -> dict:
                     print(rows[-1], flush=True)
                 browser.close()
             if order is not QUESTIONS:  # the page is closed; the UI's model server is warm
-                os.environ["RAG_LLM_PORT"] = str(llm_port)
                 cli = []
                 for q in QUESTIONS + [LONG]:
-                    cli.append(_cli(q))
+                    cli.append(_cli(q, settings))
                     time.sleep(1)
                     offset, rates = _server_rates(log, offset)
                     cli[-1]["server"] = [r for r in rates if r.get("gen_tps")][-1:]
                 for r in cli:
-                    print({k: v for k, v in r.items() if k != "text"}, flush=True)
+                    print(r, flush=True)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -145,7 +128,7 @@ def run() -> dict:
         if q == LONG:
             page_gen = statistics.median(gen(r) for r in rows if r["question"] == q)
             per_q.append({"question": q, "page_generate_s": round(page_gen, 2),
-                          "cli_generate_s": round(gen(c), 2), "cli_deltas": c["deltas"],
+                          "cli_generate_s": round(gen(c), 2),
                           "page_tokens_per_s_over_cli": round(gen(c) / max(1e-9, page_gen), 2)})
             continue
         cold = next(r for r in rows if r["question"] == q and r["cold"])
@@ -155,7 +138,7 @@ def run() -> dict:
             "warm_first_text_s": warm["first_text_s"],
             "cold_over_warm": round(cold["first_text_s"] / max(1e-9, warm["first_text_s"]), 2),
             "page_generate_s": round(statistics.median([gen(cold), gen(warm)]), 2),
-            "cli_generate_s": round(gen(c), 2), "cli_deltas": c["deltas"],
+            "cli_generate_s": round(gen(c), 2),
             "page_tokens_per_s_over_cli": round(gen(c) / max(1e-9, statistics.median(
                 [gen(cold), gen(warm)])), 2)})
     def tps(rs: list[dict]) -> float | None:
@@ -166,7 +149,7 @@ def run() -> dict:
     return {"when": time.strftime("%Y-%m-%d %H:%M"),
             "generation_tps_median": {"page_warm": tps(warm_page), "cli": tps(cli)},
             "page": rows,
-            "cli": [{k: v for k, v in r.items() if k != "text"} for r in cli],
+            "cli": cli,
             "per_question": per_q}
 
 

@@ -21,7 +21,6 @@ import os
 import pty
 import resource
 import select
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,13 +28,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.timing import free_port
+
 QUESTION = "What does STEP achieve?"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _cpu_of_children() -> float:
@@ -117,7 +112,7 @@ def measure(what: str, pythonpath: str, base_env: dict) -> dict:
         wall = _first_output(py + ["ask", "--json", QUESTION], dict(env, RAG_PROVIDER="fake"),
                              tty=False)
     else:
-        wall = _ui_ready(py + ["ui"], dict(env, RAG_PROVIDER="fake"), _free_port())
+        wall = _ui_ready(py + ["ui"], dict(env, RAG_PROVIDER="fake"), free_port())
     return {"wall_s": round(wall, 2), "cpu_s": round(_cpu_of_children() - cpu0, 2)}
 
 

@@ -1,10 +1,19 @@
-"""Timing helpers the benches share: the model server's cold start and one timed answer."""
+"""Timing helpers the benches share: a free port, the model server's cold start and one timed
+answer."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 from rag.settings import Settings
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now (for a server the bench starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def server_start_s(settings: Settings) -> float | None:
