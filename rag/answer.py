@@ -15,13 +15,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from rag import citations, listing, quotes, refusals
+from rag import citations, listing, names, quotes, refusals
 from rag.errors import BadInput
 from rag.llm import get_model
 
 # Re-exported: callers written against the single-module layout import these from here.
 from rag.messages import as_question, build_context, build_messages  # noqa: F401
-from rag.retrieval import retrieve, similarity_spread, unknown_names
+from rag.retrieval import retrieve, similarity_spread, unique_names, unknown_names
 from rag.settings import Settings, get_settings
 from rag.turns import (  # noqa: F401
     History,
@@ -112,6 +112,12 @@ def ask_stream(
         yield answer
         return
 
+    # A name the question asks about that the paper it is about never writes ("… on KITTI?"):
+    # that detail is not given, whatever nearby number the model would offer for it.
+    missing, about = (names.details_not_given(standalone, selected,
+                                              unique_names(standalone, settings))
+                      if settings.refuse_unknown_names and not plan.earlier else ([], None))
+    lead = refusals.detail_missing(missing, about) if missing and about else ""
     yield Status("reading", f"Reading {len(selected)} paper{'s' if len(selected) > 1 else ''}…")
     if plan.earlier:
         messages = build_messages(q, selected, settings, context=plan.context,
@@ -122,6 +128,8 @@ def ask_stream(
     yield Status("answering", "Writing the answer…")
     renumber = citations.StreamRenumberer({s.number for s in selected})
     raw: list[str] = []
+    if lead:
+        yield lead + " "
     t_llm = time.perf_counter()
     for delta in model.stream(messages, max_tokens=settings.max_tokens):
         if not raw:
@@ -136,7 +144,10 @@ def ask_stream(
     timings["generate"] = time.perf_counter() - t_llm
 
     t = time.perf_counter()
-    checked = citations.check("".join(raw), selected, question=standalone)
+    draft = "".join(raw)
+    if lead:
+        draft = refusals.without_sentences_naming(draft, missing)
+    checked = citations.check(draft, selected, question=standalone)
     timings["check"] = time.perf_counter() - t
     answer.text = checked.text
     answer.citations = checked.citations
@@ -151,6 +162,13 @@ def ask_stream(
         pointed = refusals.not_given(standalone, checked.unsupported, selected, checked.closest)
         if pointed:
             answer.text, answer.citations = pointed
+    if lead and about:
+        # Declined as asked; then what the paper does say: the model's checked sentences, or
+        # the paper's own sentence nearest the question.
+        answer.text, answer.citations = refusals.declined_detail(
+            lead, standalone, about, checked.text if checked.citations else "",
+            checked.citations)
+        answer.refused = True
     if settings.verify == "judge" and not answer.refused:
         # The cheap checks already ran in citations.check; the judge reads what they let pass.
         from rag.verify import Judge, verify_answer

@@ -12,7 +12,7 @@ premise about a real name would slip through if they counted.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from rag.types import Source
 
@@ -100,3 +100,45 @@ def names_in(sentence: str, names_of: dict[int, list[str]]) -> list[int]:
         if spots:
             found[n] = min(spots)
     return sorted(found, key=lambda n: found[n])
+
+
+def _written(name: str, text: str) -> bool:
+    """`absent`'s loose match, also accepting a plural's singular ("SDEs" → "SDE")."""
+    forms = {name} | ({name[:-1]} if len(name) > 3 and name.endswith("s") else set())
+    return any(not absent({f}, text) for f in forms)
+
+
+def details_not_given(question: str, sources: Sequence[Source],
+                      unique: Collection[str] = ()) -> tuple[list[str], Source | None]:
+    """Names the question asks about that the paper it is about never writes.
+
+    "What accuracy does PatchmatchNet reach on KITTI?": the shown paper that writes most of
+    the question's names (PatchmatchNet's) is the one the question is about, and if it never
+    writes "KITTI", no answer from it can be about KITTI, however close a number it reports
+    (a false premise, or a detail its abstract leaves out). Another shown paper that mentions
+    KITTI in passing does not give PatchmatchNet's result. A name that is another shown
+    paper's own (in its title, or in ``unique``: names the collection writes in one paper
+    only) is asked about in its own right ("How do A and B differ?"), so it does not count.
+    Returns (those names, the paper the question is about); no names when no shown paper
+    writes any of them: then the question is not about a named paper, and this check has
+    nothing to say."""
+    names = named_terms(question)
+    if not names or not sources:
+        return [], None
+    texts = [normalised(s.title + " " + s.abstract) for s in sources]
+    covered = [{n for n in names if _written(n, t)} for t in texts]
+    best = max(range(len(sources)), key=lambda i: len(covered[i]))
+    if not covered[best]:
+        return [], None
+    titles = [normalised(s.title) for i, s in enumerate(sources) if i != best]
+    others = [t for i, t in enumerate(texts) if i != best]
+    missing = sorted(n for n in names - covered[best]
+                     if not any(_written(n, t) for t in titles)
+                     and not (n in unique and any(_written(n, t) for t in others)))
+    return missing, sources[best]
+
+
+def naming(sentence: str, names: Collection[str]) -> bool:
+    """Whether ``sentence`` writes any of ``names`` (loosely, as `details_not_given` reads)."""
+    text = normalised(sentence)
+    return any(_written(n, text) for n in names)

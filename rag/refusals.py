@@ -10,6 +10,8 @@ sentences nearest the question and the draft are quoted verbatim, so nothing unc
 
 from __future__ import annotations
 
+from rag.citations import sentence_lines
+from rag.names import naming
 from rag.quotes import quotes_for
 from rag.types import Citation, Source
 
@@ -30,3 +32,33 @@ def not_given(question: str, draft: list[str], sources: list[Source],
     quote = " ".join(q.strip() for q in quotes)
     text = f'{NOT_GIVEN} The closest paper, "{src.title}" [1], says: "{quote}"'
     return text, [Citation(1, src.paper_id, src.title, quote, src.number)]
+
+
+def detail_missing(names: list[str], source: Source) -> str:
+    """The answer's first sentence when the paper asked about never writes a name the question
+    asks about (`rag.names.details_not_given`): it declines the detail, then the answer goes
+    on with what the paper does say."""
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return f'"{source.title}" does not mention {listed}, so the papers here don\'t give this.'
+
+
+def without_sentences_naming(raw: str, names: list[str]) -> str:
+    """The model's text less its sentences that write one of ``names``: a paper that never
+    mentions KITTI backs no sentence about KITTI, however close a number it reports."""
+    lines = [" ".join(x for x in sents if not naming(x, names)) for sents in sentence_lines(raw)]
+    return "\n".join(line for line in lines if line)
+
+
+def declined_detail(lead: str, question: str, source: Source, rest: str,
+                    cites: list[Citation]) -> tuple[str, list[Citation]]:
+    """`detail_missing`'s sentence, then ``rest`` (the model's checked text and its
+    citations) or, when nothing of it stood, the asked-about paper's sentence nearest the
+    question, quoted."""
+    if rest:
+        return f"{lead} {rest}", cites
+    quotes = quotes_for(question, source)
+    if not quotes:
+        return lead, []
+    quote = " ".join(q.strip() for q in quotes)
+    return (f'{lead} It says: "{quote}" [1]',
+            [Citation(1, source.paper_id, source.title, quote, source.number)])

@@ -56,3 +56,62 @@ def test_the_page_shows_a_pointed_refusal_as_a_refusal_with_its_quoted_source(fa
     assert chat.startswith("**Not in these papers.**") and "*Sources:* [1]" in chat
     assert "17.3" not in chat
     assert "**[1] Meta-Learning with Fewer Tasks through Task Interpolation**" in panel
+
+
+# --- a name the question asks about that the paper it is about never writes ---------------
+
+def test_a_name_the_asked_about_paper_never_writes_is_a_detail_not_given():
+    from rag.names import details_not_given
+
+    missing, about = details_not_given(
+        "What Dice score does the reversible 3D U-Net reach on KITTI?", SOURCES)
+    assert missing == ["KITTI"] and about is SOURCES[0]
+    # ... even when another shown paper mentions it in passing: that paper is not the one the
+    # question is about, and its GPU is not the audio model's.
+    other = [src(1, "Audio Diffusion", "A diffusion model generates speech at 24 kHz."),
+             src(2, "Reversible 3D U-Net", "It fits on one GPU.")]
+    assert details_not_given("How much GPU memory does Audio-Diffusion need?", other) == (
+        ["GPU"], other[0])
+    # No name of the question written by any shown paper: not about a named paper, no verdict.
+    assert details_not_given("What does ZetaNet reach on KITTI?", SOURCES) == ([], None)
+
+
+def test_names_of_other_shown_papers_and_plurals_are_not_missing_details():
+    from rag.names import details_not_given
+
+    two = [src(1, "ViDA: Visual Domain Adapter", "ViDA adapts at test time."),
+           src(2, "Meta-DMoE: Adapting to Domain Shift", "Meta-DMoE distils experts.")]
+    # A comparison names each paper; each name is in its own paper's title.
+    assert details_not_given("How do ViDA and Meta-DMoE differ?", two)[0] == []
+    # A name the collection writes in one paper only, and that paper is shown: its own name.
+    plain = [src(1, "Visual Domain Adapter", "ViDA adapts at test time."),
+             src(2, "Distilling Experts", "Meta-DMoE distils experts.")]
+    assert details_not_given("How do ViDA and Meta-DMoE differ?", plain)[0] == ["Meta-DMoE"]
+    assert details_not_given("How do ViDA and Meta-DMoE differ?", plain,
+                             unique={"Meta-DMoE"})[0] == []
+    sde = [src(1, "Score-Based Generative Modeling through SDE", "An SDE maps data to noise.")]
+    assert details_not_given("What do SDEs map data to?", sde)[0] == []
+
+
+def test_an_answer_about_a_detail_the_paper_never_writes_declines_it_first(fake_settings,
+                                                                             llm):
+    # MLTI's abstract never writes "GPU" (other papers do); the model offers a sentence about
+    # it anyway. That sentence goes, the answer opens by declining, and what the paper does
+    # say stays, cited.
+    llm.enqueue("MLTI saves 40% of GPU memory [1]. MLTI generates additional tasks by "
+                "interpolating the features and labels of a pair of tasks [1].")
+    a = ask("How much GPU memory does MLTI save?")
+    assert a.refused
+    assert a.text.startswith('"Meta-Learning with Fewer Tasks through Task Interpolation" does '
+                             "not mention GPU, so the papers here don't give this.")
+    assert "40%" not in a.text and "interpolating the features" in a.text
+    assert [c.title for c in a.citations] == [
+        "Meta-Learning with Fewer Tasks through Task Interpolation"]
+
+
+def test_a_declined_detail_quotes_the_paper_when_nothing_the_model_said_stands(fake_settings,
+                                                                                 llm):
+    llm.enqueue("MLTI saves 40% of GPU memory [1].")
+    a = ask("How much GPU memory does MLTI save?")
+    assert a.refused and "does not mention GPU" in a.text
+    assert 'It says: "' in a.text and a.citations and "40%" not in a.text
