@@ -159,9 +159,24 @@ def ask_stream(
     if checked.refused and not checked.citations and checked.unsupported:
         # The model tried to answer and nothing it said held: say what the paper it looked in
         # does say. A refusal of its own ("the papers don't say") stays as it is.
-        pointed = refusals.not_given(standalone, checked.unsupported, selected, checked.closest)
-        if pointed:
-            answer.text, answer.citations = pointed
+        rescued = None
+        if (settings.judge_restatements and not lead and not checked.flagged_numbers
+                and not checked.flagged_terms):
+            from rag.verify import Judge
+
+            yield Status("checking", "Checking the answer against the paper…")
+            judge = Judge(settings)
+            # An abstention is not a yes: the refusal stands.
+            rescued = refusals.restated(standalone, checked.unsupported, selected,
+                                        checked.closest, lambda c, p: judge.verdict(c, p).p or 0.0)
+        if rescued:
+            answer.text, answer.citations = rescued
+            answer.refused = False
+        else:
+            pointed = refusals.not_given(standalone, checked.unsupported, selected,
+                                         checked.closest)
+            if pointed:
+                answer.text, answer.citations = pointed
     if lead and about:
         # Declined as asked; then what the paper does say: the model's checked sentences, or
         # the paper's own sentence nearest the question.

@@ -10,7 +10,9 @@ sentences nearest the question and the draft are quoted verbatim, so nothing unc
 
 from __future__ import annotations
 
-from rag.citations import sentence_lines
+from collections.abc import Callable
+
+from rag.citations import is_non_answer, sentence_lines, strip_markers
 from rag.names import naming
 from rag.quotes import quotes_for
 from rag.types import Citation, Source
@@ -62,3 +64,31 @@ def declined_detail(lead: str, question: str, source: Source, rest: str,
     quote = " ".join(q.strip() for q in quotes)
     return (f'{lead} It says: "{quote}" [1]',
             [Citation(1, source.paper_id, source.title, quote, source.number)])
+
+
+def restated(question: str, draft: list[str], sources: list[Source], closest: int | None,
+             judge: Callable[[str, str], float]) -> tuple[str, list[Citation]] | None:
+    """An answer for a draft that only restated the question about the paper it cited.
+
+    Asked "Which paper lays down two properties an attribution method should satisfy?", a small
+    model often writes "The paper [1] lays down two properties …" and nothing else: no word of
+    it comes from the paper, so the checks withhold it, though the model picked the right
+    paper. Whether that paper really says so is a question of meaning, not of shared words,
+    so the judge (``judge(claim, passage)`` → P(supported)) reads the claim against the paper
+    (title and abstract, as the eval's judge does). If it holds, the answer names the paper and
+    quotes its sentences nearest the question; if not, None, and the refusal stands (a nearby
+    paper must not be presented as the one asked about)."""
+    if closest is None or not draft or any(is_non_answer(d) for d in draft):
+        return None
+    src = next((s for s in sources if s.number == closest), None)
+    if src is None:
+        return None
+    claim = " ".join(strip_markers(d) for d in draft)
+    if judge(claim, f"{src.title}. {src.abstract or src.text}") < 0.5:
+        return None
+    quotes = quotes_for(" ".join([question, *draft]), src)
+    if not quotes:
+        return None
+    quote = " ".join(q.strip() for q in quotes)
+    return (f'This is "{src.title}" [1], which says: "{quote}"',
+            [Citation(1, src.paper_id, src.title, quote, src.number)])

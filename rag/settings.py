@@ -139,6 +139,11 @@ class Settings(BaseSettings):
         default=True,
         description="refuse before the LLM when the question names something (an acronym, a "
                     "coined word) that no paper contains, even loosely (rag/names.py)")
+    judge_restatements: bool = Field(
+        default=True,
+        description="when the model's whole answer restates the question about the paper it "
+                    "cites, ask the judge whether that paper says so before refusing "
+                    "(rag/refusals.py)")
     listing_k: int = Field(
         default=10, ge=1, le=50, description="papers retrieved for a listing question")
     min_similarity: float = Field(

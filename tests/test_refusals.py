@@ -115,3 +115,49 @@ def test_a_declined_detail_quotes_the_paper_when_nothing_the_model_said_stands(f
     a = ask("How much GPU memory does MLTI save?")
     assert a.refused and "does not mention GPU" in a.text
     assert 'It says: "' in a.text and a.citations and "40%" not in a.text
+
+
+# --- a draft that only restates the question about the paper it cites ---------------------
+
+# Every word of it from the question, none from the paper: the cheap checks cannot back it.
+RESTATED = "Yes, the paper [1] grows a small pool of few-shot episodes by blending pairs of them."
+RESTATE_Q = "Does MLTI grow a small pool of few-shot episodes by blending pairs of them?"
+
+
+def test_a_restated_question_the_judge_confirms_names_the_paper_and_quotes_it(fake_settings,
+                                                                                llm):
+    llm.enqueue(RESTATED, "yes")
+    a = ask(RESTATE_Q)
+    assert not a.refused
+    assert a.text.startswith('This is "Meta-Learning with Fewer Tasks through Task '
+                             'Interpolation" [1], which says: "')
+    assert a.citations[0].title == "Meta-Learning with Fewer Tasks through Task Interpolation"
+    assert "interpolat" in a.citations[0].snippet  # the quote is the paper's own sentence
+    judged = llm.history[-1][-1]["content"]
+    assert "Passage:" in judged and "blending pairs of them" in judged
+
+
+def test_a_restated_question_the_judge_rejects_stays_a_refusal(fake_settings, llm):
+    llm.enqueue(RESTATED, "no")
+    a = ask(RESTATE_Q)
+    assert a.refused and a.text.startswith(NOT_GIVEN)
+
+
+def test_a_judge_abstention_or_an_invented_number_never_rescues_a_draft(fake_settings, llm):
+    llm.enqueue(RESTATED, "maybe")
+    assert ask(RESTATE_Q).refused
+    # A draft with a number the paper does not give is not a restatement: no judge is asked.
+    llm.enqueue("The paper [1] improves accuracy by 17.3% through task interpolation.", "yes")
+    a = ask("By how much does MLTI (task interpolation) improve accuracy?")
+    assert a.refused and "17.3" not in a.text
+    assert llm.replies  # the "yes" was never used
+
+
+def test_restatements_are_not_judged_when_the_setting_is_off(fake_settings, llm, monkeypatch):
+    from rag.settings import get_settings
+
+    monkeypatch.setenv("RAG_JUDGE_RESTATEMENTS", "false")
+    get_settings.cache_clear()
+    llm.enqueue(RESTATED, "yes")
+    a = ask(RESTATE_Q)
+    assert a.refused and list(llm.replies) == ["yes"]
