@@ -171,7 +171,8 @@ def ask_stream(
                                         checked.closest, lambda c, p: judge.verdict(c, p).p or 0.0)
         if rescued:
             answer.text, answer.citations = rescued
-            answer.refused = False
+            # The judge read the draft against the paper and it held: nothing to flag.
+            answer.refused, answer.unsupported = False, []
         else:
             pointed = refusals.not_given(standalone, checked.unsupported, selected,
                                          checked.closest)

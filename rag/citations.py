@@ -75,8 +75,22 @@ class CheckedAnswer:
     closest: int | None = None  # a withheld draft's first cited source
 
 
+# A period that ends an abbreviation, not a sentence: "(vs. CLIP-L/14)", "e.g. ImageNet".
+_ABBREVIATION = re.compile(r"(?:\b(?:vs|e\.g|i\.e|cf|al|approx|resp|Fig|Figs|Eq|Eqs|Sec)\.)$",
+                           re.I)
+
+
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text.strip()) if s and s.strip()]
+    out: list[str] = []
+    for piece in _SENTENCE.split(text.strip()):
+        piece = (piece or "").strip()
+        if not piece:
+            continue
+        if out and _ABBREVIATION.search(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"  # the split was at an abbreviation's period
+        else:
+            out.append(piece)
+    return out
 
 
 def sentence_lines(text: str) -> list[list[str]]:
@@ -198,9 +212,10 @@ def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
     Where a marker stands in a name's place (at the start of a sentence or after "are", "and",
     "e.g.", a comma before a verb, …), the title goes in front of it: "are Barlow Twins [1], …".
     A marker followed by a capitalised word ("[1] Consistency Models", the sources block's
-    layout copied back, or "[1] NegToMe, on the other hand, …") precedes a name and only cites
-    it. "[1], [2], and [3]" after a noun enumerates papers: "…: Title A [1], Title B [2], and
-    Title C [3]"; "[1], [2]" is a citation group, whose commas go with the markers."""
+    layout copied back, or "[1] NegToMe, on the other hand, …", "[1] diffGrad …") precedes a
+    name and only cites it. "[1], [2], and [3]" after a noun enumerates papers: "…: Title A
+    [1], Title B [2], and Title C [3]"; "[1], [2]" is a citation group, whose commas go with
+    the markers."""
     out, last = [], 0
     for m in _MARKER_RUN.finditer(sentence):
         before, after = sentence[:m.start()], sentence[m.end():]
@@ -210,7 +225,7 @@ def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
         parts = re.split(r"(\[\d+\])", m.group(0))  # "", "[1]", sep, "[2]", …, ""
         nums = parts[1::2]
         colon = False
-        if re.match(r"\s*[A-Z]", after):
+        if re.match(r"\s*(?:[A-Z]|[^\W\d_]\w*[A-Z0-9])", after):
             # "[1] NegToMe, on the other hand, …", "[1] Consistency Models …": a name follows,
             # the marker only cites it.
             as_name = False
@@ -309,6 +324,11 @@ def check(text: str, sources: list[Source], attach_threshold: float = ATTACH_COV
                          flagged_terms=flagged_terms)
 
 
+# Markers opening a sentence, followed by a name they cite rather than stand for
+# (name_markers' rule): "[1] diffGrad, on the other hand, …", "[2] NegToMe …".
+_LEADING_CITATION = re.compile(r"\s*((?:\[\d+\]\s*)+)(?=[A-Z]|[^\W\d_]\w*[A-Z0-9])")
+
+
 def parse(raw: str, sources: list[Source]) -> list[Sentence]:
     """The model's sentences with the sources their markers name; prompt layout written back
     (an echoed question, "Answer:") dropped, markers used as names given their titles."""
@@ -318,6 +338,12 @@ def parse(raw: str, sources: list[Source]) -> list[Sentence]:
     for line, sent in ((i, x) for i, sents in enumerate(sentence_lines(raw)) for x in sents):
         if _ECHOED_QUESTION.match(sent):
             continue
+        lead = _LEADING_CITATION.match(sent)
+        if lead and out and out[-1].claim and not out[-1].marked and not out[-1].trailing:
+            # "… a clipping threshold. [1] diffGrad, on the other hand, …": the model put its
+            # citation after the period; it belongs to the sentence that has none.
+            out[-1].trailing += [n for n in cited_numbers(lead.group(1)) if n in by_num]
+            sent = sent[lead.end():]
         sent = name_markers(_LAYOUT_LABEL.sub("", sent), by_num)
         nums = cited_numbers(sent) + [int(m.group(1)) for m in _SOURCE_WORD.finditer(sent)]
         valid = [n for n in dict.fromkeys(nums) if n in by_num]

@@ -308,3 +308,29 @@ def test_a_name_several_sources_write_names_none_of_them():
     names_of = source_names(COMPARED)
     assert names_in("MAML is a baseline.", names_of) == []
     assert names_in("DifFace beats RestoreFormer++.", names_of) == [2, 1]
+
+
+def test_a_citation_after_the_period_cites_the_sentence_before_it():
+    # Seen in the page: "…threshold. [1] diffGrad, on the other hand, …" came out as "…
+    # threshold [1]. AutoClip: Adaptive Gradient Clipping … diffGrad, on the other hand …":
+    # the marker was taken for a name (diffGrad starts lower-case) and given its title.
+    a = src(1, "AutoClip: Adaptive Gradient Clipping for Source Separation Networks",
+            "AutoClip chooses a gradient clipping threshold from the history of gradient norms.")
+    b = src(2, "diffGrad: An Optimization Method for Convolutional Neural Networks",
+            "diffGrad uses the difference between the present and the immediate past gradient.")
+    c = check("AutoClip chooses a gradient clipping threshold from the history of gradient "
+              "norms. [1] diffGrad, on the other hand, uses the difference between the present "
+              "and the immediate past gradient. [2]", [a, b])
+    assert c.text == ("AutoClip chooses a gradient clipping threshold from the history of "
+                      "gradient norms [1]. diffGrad, on the other hand, uses the difference "
+                      "between the present and the immediate past gradient [2].")
+
+
+def test_an_abbreviations_period_does_not_end_the_sentence():
+    a = src(1, "LIMoE", "LIMoE achieves 78.6% zero-shot ImageNet accuracy (vs. CLIP-L/14).")
+    c = check("LIMoE achieves 78.6% zero-shot ImageNet accuracy (vs. CLIP-L/14) [1].", [a])
+    assert c.text == "LIMoE achieves 78.6% zero-shot ImageNet accuracy (vs. CLIP-L/14) [1]."
+    from rag.citations import split_sentences
+
+    assert split_sentences("It beats A, e.g. B. No. It does not.") == [
+        "It beats A, e.g. B.", "No.", "It does not."]

@@ -133,6 +133,7 @@ def test_a_restated_question_the_judge_confirms_names_the_paper_and_quotes_it(fa
                              'Interpolation" [1], which says: "')
     assert a.citations[0].title == "Meta-Learning with Fewer Tasks through Task Interpolation"
     assert "interpolat" in a.citations[0].snippet  # the quote is the paper's own sentence
+    assert a.unsupported == []  # the page must not flag the draft the judge confirmed
     judged = llm.history[-1][-1]["content"]
     assert "Passage:" in judged and "blending pairs of them" in judged
 
