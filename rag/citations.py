@@ -25,9 +25,9 @@ A small model often drops or invents citation markers, so what it writes is not 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rag.markers import LEADING_CITATION, name_markers, tidy
 from rag.names import names_in, source_names
 from rag.thresholds import ATTACH_COVERAGE, MIN_COVERAGE, REPOINT_MARGIN
 from rag.types import Citation, Source
@@ -195,76 +195,6 @@ def support(body: str, cited: list[Source], question: str = ""
     return bad_nums, bad_terms, word_coverage(body, text, question)
 
 
-# A run of markers: "[1]", "[1] and [2]", "[1], [2], and [3]".
-_MARKER_RUN = re.compile(r"\[\d+\](?:\s*(?:,\s*and|,|and|or)?\s*\[\d+\])*")
-# What comes before a marker that is used as a name ("are [1] and [2]", "For example, [1] …").
-_NAME_CUE = re.compile(
-    r"(?:^|\b(?:are|is|was|were|include|includes|including|namely|see|by|in|from|both|while|"
-    r"whereas|and|or|like|as|e\.g\.,?|i\.e\.,?)|[:;(])\s*$", re.I)
-
-
-def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
-    """Put the paper's title before a marker the model used as a name.
-
-    A small model writes "The papers on X are [1], [2], and [3]." or "[2] proposes Y, while [1]
-    …". Markers are removed from the text and re-attached at the end of the sentence, which
-    left "The papers on X are,, and [1][2][3]." — the answer to a listing question vanished.
-    Where a marker stands in a name's place (at the start of a sentence or after "are", "and",
-    "e.g.", a comma before a verb, …), the title goes in front of it: "are Barlow Twins [1], …".
-    A marker followed by a capitalised word ("[1] Consistency Models", the sources block's
-    layout copied back, or "[1] NegToMe, on the other hand, …", "[1] diffGrad …") precedes a
-    name and only cites it. "[1], [2], and [3]" after a noun enumerates papers: "…: Title A
-    [1], Title B [2], and Title C [3]"; "[1], [2]" is a citation group, whose commas go with
-    the markers."""
-    out, last = [], 0
-    for m in _MARKER_RUN.finditer(sentence):
-        before, after = sentence[:m.start()], sentence[m.end():]
-        word_follows = bool(re.match(r"\s*[A-Za-z]", after))
-        as_name = (_NAME_CUE.search(before) is not None and (before.strip() != "" or word_follows)
-                   or (before.rstrip().endswith(",") and word_follows))
-        parts = re.split(r"(\[\d+\])", m.group(0))  # "", "[1]", sep, "[2]", …, ""
-        nums = parts[1::2]
-        colon = False
-        if re.match(r"\s*(?:[A-Z]|[^\W\d_]\w*[A-Z0-9])", after):
-            # "[1] NegToMe, on the other hand, …", "[1] Consistency Models …": a name follows,
-            # the marker only cites it.
-            as_name = False
-        elif not as_name and re.search(r"\]\s*,?\s*(?:and|or)\s*\[", m.group(0)):
-            # "… segmentation [1], [2], and [3]." enumerates papers (a citation group is
-            # "[1][2][3]" or "[1], [2]"): their titles follow a colon.
-            as_name = colon = True
-        out.append(sentence[last:m.start()].rstrip() + ": " if colon
-                   else sentence[last:m.start()])
-        run = "".join(nums)
-        if as_name:
-            for k, mark in enumerate(nums):
-                n = int(mark[1:-1])
-                parts[2 * k + 1] = f"{by_num[n].title} {mark}" if n in by_num else mark
-                if k and not parts[2 * k].strip():  # adjacent "[1][2]" used as names
-                    parts[2 * k] = " and " if k == len(nums) - 1 else ", "
-            run = "".join(parts)
-        out.append(run)
-        last = m.end()
-    out.append(sentence[last:])
-    return "".join(out)
-
-
-def tidy(sentence: str, titles: Sequence[str] = ()) -> str:
-    """Repair what removing markers or naming a marker's paper leaves behind: doubled
-    punctuation ("The first paper,, focuses"), a space before it, and a title written twice in
-    a row ("diffGrad: An … diffGrad: An …", when the model wrote the title and then [n] as
-    its name)."""
-    out = re.sub(r"([,;:])(\s*[,;:])+", r"\1", sentence)
-    out = re.sub(r"[,;:]\s*([.!?])", r"\1", out)
-    out = re.sub(r"\s+([,;:.!?])", r"\1", out)
-    for title in titles:
-        if len(title) < 12:  # a short name may rightly repeat ("GAN vs. GAN")
-            continue
-        t = re.escape(title.strip().rstrip("."))
-        out = re.sub(rf"({t})[\s,:;-]*\1", r"\1", out)
-    return re.sub(r"\s{2,}", " ", out).strip()
-
-
 def cited_numbers(text: str) -> list[int]:
     """The numbers of the [n] markers in ``text`` ("[1]", "[2, 3]", "[Source 4]"), in order of
     first use, each once."""
@@ -324,11 +254,6 @@ def check(text: str, sources: list[Source], attach_threshold: float = ATTACH_COV
                          flagged_terms=flagged_terms)
 
 
-# Markers opening a sentence, followed by a name they cite rather than stand for
-# (name_markers' rule): "[1] diffGrad, on the other hand, …", "[2] NegToMe …".
-_LEADING_CITATION = re.compile(r"\s*((?:\[\d+\]\s*)+)(?=[A-Z]|[^\W\d_]\w*[A-Z0-9])")
-
-
 def parse(raw: str, sources: list[Source]) -> list[Sentence]:
     """The model's sentences with the sources their markers name; prompt layout written back
     (an echoed question, "Answer:") dropped, markers used as names given their titles."""
@@ -338,7 +263,7 @@ def parse(raw: str, sources: list[Source]) -> list[Sentence]:
     for line, sent in ((i, x) for i, sents in enumerate(sentence_lines(raw)) for x in sents):
         if _ECHOED_QUESTION.match(sent):
             continue
-        lead = _LEADING_CITATION.match(sent)
+        lead = LEADING_CITATION.match(sent)
         if lead and out and out[-1].claim and not out[-1].marked and not out[-1].trailing:
             # "… a clipping threshold. [1] diffGrad, on the other hand, …": the model put its
             # citation after the period; it belongs to the sentence that has none.

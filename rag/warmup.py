@@ -18,6 +18,16 @@ from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: What the embedded model is doing, for a page that says when the first answer will be quick:
+#: "" (not started here, or not the embedded model), "loading" (starting the server or reading
+#: the system prompt into its cache), "ready", or "failed" (the first question reports why).
+model_state = ""
+
+
+def _set_state(state: str) -> None:
+    global model_state
+    model_state = state
+
 
 def warm_up(settings: Settings) -> dict[str, bool]:
     """Load what the first answer needs; returns which parts succeeded (for tests and logs)."""
@@ -33,13 +43,16 @@ def warm_up(settings: Settings) -> dict[str, bool]:
         log.info("warm-up: retrieval not ready (%s)", e)
     # Only the embedded model: a remote endpoint would bill for the tokens, the fake needs none.
     if settings.uses_local_llm and settings.provider != "fake":
+        _set_state("loading")
         try:
             # An answer's own messages with no sources: the same system message comes first.
             get_model(settings).complete(build_messages("Hi", [], settings, context=""),
                                          max_tokens=1)
             done["model"] = True
+            _set_state("ready")
         except Exception as e:
             log.info("warm-up: model not ready (%s)", e)
+            _set_state("failed")
     return done
 
 
@@ -52,6 +65,8 @@ def start_model_server(settings: Settings) -> threading.Thread | None:
     if not (settings.warm_up and settings.uses_local_llm and settings.provider != "fake"):
         return None
     from rag.llm import local_server
+
+    _set_state("loading")
 
     def run() -> None:
         try:

@@ -74,3 +74,40 @@ def test_the_model_server_starts_in_the_background_before_the_ui_imports(fake_se
     release.set()
     t.join(5)
     assert started == ["rag-model-start"] and not t.is_alive()
+
+
+def test_the_header_says_the_model_is_warming_up_until_it_is_ready(fake_settings,
+                                                                   monkeypatch):
+    """The page's header notes that the first answer waits for the model while it loads, and
+    the page stops polling once the warm-up has read the system prompt."""
+    from concurrent.futures import Future
+
+    from ui.handlers import header_while_warming
+
+    class Slow:
+        def complete(self, messages, *, max_tokens, stop=None):
+            assert warmup.model_state == "loading"  # while the system prompt is read
+            return ""
+
+    monkeypatch.setattr("rag.llm.get_model", lambda settings: Slow())
+    monkeypatch.setattr(warmup, "model_state", "")
+    warm: Future = Future()
+    warm.set_result({"papers": 449, "chunks": 1162})
+    monkeypatch.setattr(warmup, "model_state", "loading")
+    text, again = header_while_warming(fake_settings, warm)
+    assert "warming up: the first answer waits for it" in text and again
+    assert "449 papers" in text
+    warmup.warm_up(fake_settings.with_overrides(provider="openai"))
+    assert warmup.model_state == "ready"
+    text, again = header_while_warming(fake_settings, warm)
+    assert "warming up" not in text and not again
+
+    def broken(settings):
+        raise RuntimeError("no model")
+
+    monkeypatch.setattr("rag.llm.get_model", broken)
+    warmup.warm_up(fake_settings.with_overrides(provider="openai"))
+    assert warmup.model_state == "failed"  # the first question says what is wrong
+    assert not header_while_warming(fake_settings, warm)[1]
+    pending: Future = Future()
+    assert header_while_warming(fake_settings, pending)[1]  # the index is not open yet

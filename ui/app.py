@@ -44,6 +44,7 @@ from ui.handlers import (
     eval_view,
     header,
     header_when_ready,
+    header_while_warming,
     load_papers,
     markdown_of,
     new_chat,
@@ -301,6 +302,14 @@ def _wire_header_and_eval(app: gr.Blocks, p: Page, settings: Settings, warm: Fut
     # Not queued behind the chat's workers: it only waits for the index to open.
     app.load(lambda: header_when_ready(settings, warm), None, p.header_line, queue=False,
              **PRIVATE)
+    # While the embedded model warms up, look again every 2 s; stop once it is ready.
+    timer = gr.Timer(2.0, active=warmup.model_state == "loading")
+
+    def _poll():
+        text, again = header_while_warming(settings, warm)
+        return text, gr.Timer(active=again)
+
+    timer.tick(_poll, None, [p.header_line, timer], queue=False, **PRIVATE)
     def _eval():
         return eval_tab(settings)
 
@@ -374,7 +383,16 @@ def launch(settings: Settings | None = None, **kwargs) -> gr.Blocks:
     # Serve the page first, then import the answer path (~1.5 s on 2 cores, after Gradio's own
     # ~4 s): the page is up ≤5 s after start and its header says "loading" meanwhile; a request
     # that arrives before the imports finish waits for them in rag.preload(), never races them.
+    # Gradio's own banner suggests `share=True`, which this app never does; say what is true.
+    announce = not options.get("quiet", False)
+    options["quiet"] = True
     app.launch(prevent_thread_lock=True, **options)
+    if announce:
+        where = ("this machine only" if settings.ui_host in {"127.0.0.1", "localhost"}
+                 else f"listening on {settings.ui_host}")
+        print(f"Chat page: {app.local_url or ''} ({where}; "
+              f"{'password set' if auth else 'no password: set RAG_UI_AUTH=user:pass'}). "
+              "Ctrl+C stops it.", flush=True)
     warmup.prepare_server(settings)
     _fill(warm, _open_index(settings))
     if block:

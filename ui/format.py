@@ -220,12 +220,18 @@ def header_loading(model: str, what: str) -> str:
     return f"**Model:** {md_escape(model)} &nbsp;·&nbsp; **Index:** loading — {md_escape(what)}"
 
 
-def header_markdown(model: str, stats: dict | None, error: str | None = None) -> str:
+def header_markdown(model: str, stats: dict | None, error: str | None = None,
+                    model_state: str = "") -> str:
+    """``model_state`` is `rag.warmup.model_state`: while the embedded model loads, the header
+    says the first answer waits for it (on a 2-core laptop, ~10 s of loading and reading the
+    system prompt), so a slow first answer is not a surprise."""
     if stats is not None:
         index = f"{stats['papers']:,} papers, {stats['chunks']:,} chunks"
     else:
         index = f"not available — {md_escape(error or 'run `rag ingest`')}"
-    return f"**Model:** {md_escape(model)} &nbsp;·&nbsp; **Index:** {index}"
+    state = (" — *warming up: the first answer waits for it*" if model_state == "loading"
+             else "")
+    return f"**Model:** {md_escape(model)}{state} &nbsp;·&nbsp; **Index:** {index}"
 
 
 # --- Papers tab

@@ -250,6 +250,19 @@ def header(settings: Settings) -> str:
         return fmt.header_markdown(describe(settings), None, "could not read the index")
 
 
+def header_while_warming(settings: Settings, warm: Future) -> tuple[str, bool]:
+    """(the header, whether to look again): polled by the page while the embedded model warms
+    up, so the header drops its "warming up" note when the first answer will be quick."""
+    from rag import warmup
+    from rag.llm import describe
+
+    if not warm.done() or warm.exception() is not None:
+        return gr.skip(), True  # the index's own header is still loading, or says what failed
+    state = warmup.model_state
+    return fmt.header_markdown(describe(settings), warm.result(), model_state=state), \
+        state == "loading"
+
+
 def header_when_ready(settings: Settings, warm: Future) -> str:
     """The header on page load, once the index has opened (the first open of Chroma and the
     first read of its ids take seconds on 2 cores; until then the page says what is loading).
@@ -260,7 +273,10 @@ def header_when_ready(settings: Settings, warm: Future) -> str:
     if not getattr(warm, "used", False):
         warm.used = True  # type: ignore[attr-defined]
         try:
-            return fmt.header_markdown(describe(settings), warm.result(timeout=120))
+            from rag import warmup
+
+            return fmt.header_markdown(describe(settings), warm.result(timeout=120),
+                                       model_state=warmup.model_state)
         except Exception:  # header() below reports it
             pass
     return header(settings)
