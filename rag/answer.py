@@ -21,7 +21,13 @@ from rag.llm import get_model
 
 # Re-exported: callers written against the single-module layout import these from here.
 from rag.messages import as_question, build_context, build_messages  # noqa: F401
-from rag.retrieval import retrieve, similarity_spread, unique_names, unknown_names
+from rag.retrieval import (
+    papers_mentioning,
+    retrieve,
+    similarity_spread,
+    unique_names,
+    unknown_names,
+)
 from rag.settings import Settings, get_settings
 from rag.turns import (  # noqa: F401
     History,
@@ -115,7 +121,8 @@ def ask_stream(
     # A name the question asks about that the paper it is about never writes ("… on KITTI?"):
     # that detail is not given, whatever nearby number the model would offer for it.
     missing, about = (names.details_not_given(standalone, selected,
-                                              unique_names(standalone, settings))
+                                              unique_names(standalone, settings),
+                                              lambda n: papers_mentioning(n, settings))
                       if settings.refuse_unknown_names and not plan.earlier else ([], None))
     lead = refusals.detail_missing(missing, about) if missing and about else ""
     yield Status("reading", f"Reading {len(selected)} paper{'s' if len(selected) > 1 else ''}…")

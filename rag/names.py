@@ -12,7 +12,7 @@ premise about a real name would slip through if they counted.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from rag.types import Source
 
@@ -108,12 +108,15 @@ def _written(name: str, text: str) -> bool:
     return any(not absent({f}, text) for f in forms)
 
 
-def details_not_given(question: str, sources: Sequence[Source],
-                      unique: Collection[str] = ()) -> tuple[list[str], Source | None]:
+def details_not_given(question: str, sources: Sequence[Source], unique: Collection[str] = (),
+                      frequency: Callable[[str], int] | None = None
+                      ) -> tuple[list[str], Source | None]:
     """Names the question asks about that the paper it is about never writes.
 
-    "What accuracy does PatchmatchNet reach on KITTI?": the shown paper that writes most of
-    the question's names (PatchmatchNet's) is the one the question is about, and if it never
+    "What accuracy does PatchmatchNet reach on KITTI?": the question is about the shown paper
+    whose title has one of its names (PatchmatchNet's), else the one writing its rarest name
+    (``frequency``: how many papers of the collection write it), else the one writing most of
+    them — not a paper that writes "ImageNet" and "top-1" like many others — and if it never
     writes "KITTI", no answer from it can be about KITTI, however close a number it reports
     (a false premise, or a detail its abstract leaves out). Another shown paper that mentions
     KITTI in passing does not give PatchmatchNet's result. A name that is another shown
@@ -127,7 +130,12 @@ def details_not_given(question: str, sources: Sequence[Source],
         return [], None
     texts = [normalised(s.title + " " + s.abstract) for s in sources]
     covered = [{n for n in names if _written(n, t)} for t in texts]
-    best = max(range(len(sources)), key=lambda i: len(covered[i]))
+    def rarity(i: int) -> tuple[bool, int, int]:
+        own = any(_written(n, normalised(sources[i].title)) for n in covered[i])
+        rarest = min((frequency(n) for n in covered[i]), default=1 << 30) if frequency else 0
+        return not own, rarest, -len(covered[i])
+
+    best = min(range(len(sources)), key=rarity)
     if not covered[best]:
         return [], None
     titles = [normalised(s.title) for i, s in enumerate(sources) if i != best]

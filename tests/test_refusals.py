@@ -162,3 +162,23 @@ def test_restatements_are_not_judged_when_the_setting_is_off(fake_settings, llm,
     llm.enqueue(RESTATED, "yes")
     a = ask(RESTATE_Q)
     assert a.refused and list(llm.replies) == ["yes"]
+
+
+def test_the_paper_asked_about_is_the_one_whose_title_has_the_questions_name():
+    from rag.names import details_not_given
+
+    # The NAS paper writes more of the question's names (ImageNet, top-1) than VeLO's does;
+    # the question is still about VeLO, whose title names it.
+    nas = src(1, "Accuracy Prediction for Neural Architecture Search",
+              "We reach 80% top-1 accuracy on ImageNet.")
+    velo = src(2, "VeLO: Training Versatile Learned Optimizers", "VeLO is a learned optimizer.")
+    missing, about = details_not_given(
+        "What top-1 ImageNet accuracy does VeLO reach?", [nas, velo])
+    assert about is velo and missing == ["ImageNet", "top-1"]
+    # With no title naming it, the rarest name decides, then the count.
+    plain = src(2, "Learned Optimizers at Scale", "VeLO is a learned optimizer.")
+    freq = {"VeLO": 1, "ImageNet": 51, "top-1": 7}.__getitem__
+    assert details_not_given("What top-1 ImageNet accuracy does VeLO reach?", [nas, plain],
+                             frequency=freq)[1] is plain
+    assert details_not_given("What top-1 ImageNet accuracy does VeLO reach?",
+                             [nas, plain])[1] is nas
