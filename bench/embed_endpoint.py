@@ -60,7 +60,18 @@ def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise RuntimeError("the fake embeddings server did not start")
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def run(papers: int, batch_size: int) -> dict:
+    load_start = os.getloadavg()
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "bench.fake_embed_server", "--port", str(port), "--dim", "384"],
@@ -92,8 +103,12 @@ def run(papers: int, batch_size: int) -> dict:
         "ingest_cpu_s": round(cpu, 1), "server_cpu_s": round(cpu_all - cpu, 1),
         "papers_per_cpu_s": round(report.papers / max(cpu_all, 1e-9), 1),
         "stages_s": {k: round(v, 1) for k, v in st.items()},
+        "stages_share": {k: round(v / max(sum(st.values()), 1e-9), 2) for k, v in st.items()},
         "papers_per_s_by_stage": {k: round(report.papers / v, 1) for k, v in st.items() if v},
-        "load_avg": os.getloadavg(), "cpus": os.cpu_count(),
+        # Chunking runs in worker processes only for large corpora with an idle core
+        # (rag.ingestion._chunk_processes); their CPU is then counted in server_cpu_s.
+        "load_avg_start": load_start, "load_avg": os.getloadavg(), "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
     }
 
 
@@ -102,8 +117,11 @@ def main() -> None:
     p.add_argument("--papers", type=int, default=100_000)
     p.add_argument("--batch-size", type=int, default=256, help="texts per embeddings request")
     p.add_argument("--out", default="bench/results/embed_endpoint.json")
+    p.add_argument("--label", default="", help="a note stored with the result (e.g. the commit)")
     a = p.parse_args()
     result = run(a.papers, a.batch_size)
+    if a.label:
+        result["label"] = a.label
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))

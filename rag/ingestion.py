@@ -12,6 +12,14 @@ deletes the stale ones. Consequences:
 
 Deletions happen after additions, so a crash mid-run never leaves a paper with no chunks when it
 had some before. A file lock keeps two ingests from interleaving on the same index.
+
+Speed (issue #17; `bench/embed_endpoint.py` measures it): llama-index's `SentenceSplitter`
+still decides every chunk, but it is called on each abstract directly instead of through
+`get_nodes_from_documents` (its per-document instrumentation, node copies and uuids were
+10–30% of chunking's CPU, 2,000 papers in four runs), and in worker processes for large
+corpora when a core is idle.
+Chunks are written with Chroma's own `collection.add` — the same ids, documents and metadata
+as llama-index's `ChromaVectorStore` wrote, minus its node bookkeeping that nothing reads back.
 """
 
 from __future__ import annotations
@@ -19,16 +27,19 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import pickle
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import cast
 
-from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
-from llama_index.core.schema import BaseNode, MetadataMode, TextNode
+from llama_index.core.schema import MetadataMode, TextNode
 
 from rag import store
 from rag.corpus import load_corpus
@@ -65,37 +76,140 @@ class IngestReport:
         )
 
 
-def chunk_papers(papers: list[Paper], settings: Settings) -> list[TextNode]:
-    splitter = SentenceSplitter(
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
-        tokenizer=tokenizer(),
-    )
+# Papers from which chunking runs in worker processes, when a core is idle. A worker must
+# import llama-index and NLTK (Punkt) before it splits anything, ~3-4 CPU s on this 2-core
+# machine, and splitting costs ~0.6 ms a paper (20k synthetic papers: 12.7 CPU s in one
+# process), so below several thousand papers one process is faster. With no idle core it is
+# slower at any size: 20k papers took 27.9 s in 2 workers vs 12.9 s in one while a local
+# LLM kept one of the 2 cores busy (2026-12-06), hence the load check in `_chunk_processes`.
+PARALLEL_CHUNKING_MIN = 20_000
+
+
+def _chunk_processes(n_papers: int) -> int:
+    cpus = os.cpu_count() or 1
+    idle = cpus - os.getloadavg()[0]
+    if n_papers < PARALLEL_CHUNKING_MIN or idle < 1:
+        return 1
+    return max(1, min(cpus, 4, int(idle) + 1))
+
+
+@cache
+def _splitter(chunk_size: int, chunk_overlap: int) -> SentenceSplitter:
+    return SentenceSplitter(
+        chunk_size=chunk_size, chunk_overlap=chunk_overlap, tokenizer=tokenizer())
+
+
+def _split_part(size: int, overlap: int, pairs: list[tuple[str, str]]) -> list[list[str]]:
+    """Chunk texts for (abstract, metadata string) pairs."""
+    split = _splitter(size, overlap).split_text_metadata_aware
+    return [split(text, metadata_str=meta) for text, meta in pairs]
+
+
+def _split_worker() -> None:
+    """A chunking worker: a pickled (size, overlap, pairs) on stdin, the chunks on stdout."""
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # the splitter prints its warnings; they must not enter the pickle
+    size, overlap, pairs = pickle.load(sys.stdin.buffer)
+    pickle.dump(_split_part(size, overlap, pairs), out)
+    out.flush()
+
+
+def _split_all(pairs: list[tuple[str, str]], settings: Settings,
+               processes: int | None = None) -> list[list[str]]:
+    size, overlap = settings.chunk_size, settings.chunk_overlap
+    if processes is None:
+        processes = _chunk_processes(len(pairs))
+    if processes <= 1 or len(pairs) < 2:
+        return _split_part(size, overlap, pairs)
+    # Plain `python -c` workers rather than multiprocessing: fork could copy a lock held by
+    # Chroma's Rust threads or a BLAS pool, and spawn/forkserver re-run the caller's __main__
+    # (a script without an `if __name__ == "__main__"` guard would ingest again). Input and
+    # output go through files so every worker runs at once without pipe juggling.
+    step = -(-len(pairs) // processes)
+    # The workers import this very package, wherever it was imported from.
+    here = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [here] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
+    with tempfile.TemporaryDirectory(prefix="rag-chunk-") as tmp:
+        workers = []
+        for k, at in enumerate(range(0, len(pairs), step)):
+            src, dst = Path(tmp) / f"{k}.in", Path(tmp) / f"{k}.out"
+            with src.open("wb") as f:
+                pickle.dump((size, overlap, pairs[at : at + step]), f)
+            with src.open("rb") as fin, dst.open("wb") as fout:
+                workers.append((dst, subprocess.Popen(
+                    [sys.executable, "-c",
+                     "from rag.ingestion import _split_worker; _split_worker()"],
+                    stdin=fin, stdout=fout, env=env)))
+        out: list[list[str]] = []
+        for dst, proc in workers:
+            if proc.wait() != 0:
+                raise RuntimeError(f"a chunking worker failed (exit {proc.returncode})")
+            with dst.open("rb") as f:
+                out.extend(pickle.load(f))
+        return out
+
+
+def chunk_papers(papers: list[Paper], settings: Settings,
+                 processes: int | None = None) -> list[TextNode]:
+    """Each paper's abstract cut into chunks of at most ``chunk_size`` tokens, title included.
+
+    The chunks are exactly what `SentenceSplitter.get_nodes_from_documents` made of a
+    `Document` per paper (texts, metadata, its order, ids; tests/test_ingest_speed.py compares
+    them on the whole corpus): the splitter's own `split_text_metadata_aware` decides the cuts,
+    with the metadata string that path measured — the longer of the embed and LLM metadata
+    strings, here ``title: <title>`` — and the nodes are assembled here the way it assembled
+    them. Going around it saves its per-document instrumentation, node copies and uuids.
+    Its sentence splitting (NLTK Punkt, then regexes, with token counts at every step) is kept
+    rather than rewritten: a rewrite would have to reproduce Punkt to keep every chunk id, and
+    a changed id means re-embedding the whole index. ``processes`` overrides the choice of
+    worker processes (`_chunk_processes`).
+    """
+    pairs = [(p.abstract, f"title: {p.title}") for p in papers]
+    splits = _split_all(pairs, settings, processes)
     nodes: list[TextNode] = []
-    for p in papers:
-        doc = Document(
-            text=p.abstract,
-            id_=p.paper_id,
-            metadata={
-                "title": p.title,
-                "paper_id": p.paper_id,
-                "listing_date": p.listing_date or "",
-                "abstract": p.abstract,
-                "source_files": ",".join(p.source_files),
-            },
-            excluded_embed_metadata_keys=_HIDDEN,
-            excluded_llm_metadata_keys=_HIDDEN + ["title"],
-        )
-        pieces = cast(list[TextNode], splitter.get_nodes_from_documents([doc]))
-        for i, node in enumerate(pieces):
-            node.metadata["chunk_index"] = i
-            node.metadata["n_chunks"] = len(pieces)
-            key = f"{p.paper_id}\x1f{i}\x1f{node.text}".encode()
-            node.id_ = f"{p.paper_id}:{i}:{hashlib.sha1(key).hexdigest()[:12]}"
-            # Relationships point at llama-index's in-memory ids; they only bloat the store.
-            node.relationships = {}
-            nodes.append(node)
+    for p, pieces in zip(papers, splits):
+        search = 0
+        for i, text in enumerate(pieces):
+            # Where llama-index's post-processing placed the chunk in the abstract.
+            start = p.abstract.find(text, search)
+            if start >= 0:
+                search = start + 1
+            key = f"{p.paper_id}\x1f{i}\x1f{text}".encode()
+            nodes.append(TextNode(
+                id_=f"{p.paper_id}:{i}:{hashlib.sha1(key).hexdigest()[:12]}",
+                text=text,
+                metadata={
+                    "title": p.title,
+                    "paper_id": p.paper_id,
+                    "listing_date": p.listing_date or "",
+                    "abstract": p.abstract,
+                    "source_files": ",".join(p.source_files),
+                    "chunk_index": i,
+                    "n_chunks": len(pieces),
+                },
+                excluded_embed_metadata_keys=list(_HIDDEN),
+                excluded_llm_metadata_keys=_HIDDEN + ["title"],
+                start_char_idx=start if start >= 0 else None,
+                end_char_idx=start + len(text) if start >= 0 else None,
+                # No relationships: llama-index's pointed at in-memory ids and only bloated
+                # the store.
+            ))
     return nodes
+
+
+def _record(node: TextNode) -> tuple[str, str, dict[str, str | int | float | bool]]:
+    """(id, document, metadata) as stored: the chunk text, and its metadata with None as ""
+    (Chroma stores no None; llama-index's vector store wrote "" too).
+
+    llama-index's `ChromaVectorStore` also wrote its node bookkeeping: the whole node again as
+    JSON (`_node_content`, ~2.5 KB a chunk, the abstract a second time), `_node_type`,
+    `doc_id`, `document_id`, `ref_doc_id`. Nothing reads them back (retrieval reads the
+    document and paper_id, title, abstract, listing_date, chunk_index; ingest reads paper_id),
+    and leaving them out made Chroma's adds ~10% cheaper (CPU s for 6,000 chunks, 2026-12-06).
+    Indexes built before keep them; the ids, so what is current, are unchanged."""
+    meta = {k: ("" if v is None else v) for k, v in node.metadata.items()}
+    return node.id_, node.text, meta
 
 
 @contextmanager
@@ -113,6 +227,11 @@ def index_lock(settings: Settings, wait: bool = False) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _max_batch(settings: Settings) -> int:
+    """The most records one Chroma add takes (5,461 for the embedded store)."""
+    return int(store.client(settings).get_max_batch_size())
 
 
 def _existing(coll) -> dict[str, str]:
@@ -171,8 +290,7 @@ def ingest(
 
         if to_add:
             embedder = get_embedder(settings)
-            vs = store.vector_store(coll)
-            batch = settings.embed_batch_size * 4
+            batch = min(settings.embed_batch_size * 4, _max_batch(settings))
             texts = {n.id_: n.get_content(metadata_mode=MetadataMode.EMBED) for n in to_add}
             # Longest first: a batch is padded to its longest text, so batches of similar
             # lengths waste less work (bench/embed.py measures it). Ids are content hashes,
@@ -186,10 +304,10 @@ def ingest(
                 t1 = time.perf_counter()
                 if vectors:
                     store.check_dimension(coll, len(vectors[0]))
-                for n, v in zip(part, vectors):
-                    n.embedding = v
+                ids, docs, metas = zip(*(_record(n) for n in part))
                 # Committed batch by batch: a crash keeps what was embedded so far.
-                vs.add(cast(list[BaseNode], part))
+                coll.add(ids=list(ids), documents=list(docs), metadatas=list(metas),
+                         embeddings=vectors)
                 if start == 0 and vectors:
                     store.record_dimension(coll, len(vectors[0]))
                 report.timings["embed"] += t1 - t0

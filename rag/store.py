@@ -24,7 +24,6 @@ import logging
 import sqlite3
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
@@ -37,9 +36,6 @@ from rag.errors import (
     RagError,
 )
 from rag.settings import Settings
-
-if TYPE_CHECKING:
-    from llama_index.vector_stores.chroma import ChromaVectorStore
 
 log = logging.getLogger(__name__)
 
@@ -231,13 +227,6 @@ def fingerprint(coll) -> tuple:
     """What changes whenever an ingest changed the collection (any process's ingest)."""
     meta = coll.metadata or {}
     return (coll.count(), meta.get("embed_model"), meta.get("ingest_stamp"))
-
-
-def vector_store(coll) -> ChromaVectorStore:
-    # Imported here: llama-index is for ingest; queries talk to Chroma directly.
-    from llama_index.vector_stores.chroma import ChromaVectorStore
-
-    return ChromaVectorStore(chroma_collection=coll)
 
 
 def check_embed_model(coll, settings: Settings) -> None:
