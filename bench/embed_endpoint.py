@@ -105,8 +105,6 @@ def run(papers: int, batch_size: int) -> dict:
         "stages_s": {k: round(v, 1) for k, v in st.items()},
         "stages_share": {k: round(v / max(sum(st.values()), 1e-9), 2) for k, v in st.items()},
         "papers_per_s_by_stage": {k: round(report.papers / v, 1) for k, v in st.items() if v},
-        # Chunking runs in worker processes only for large corpora with an idle core
-        # (rag.ingestion._chunk_processes); their CPU is then counted in server_cpu_s.
         "load_avg_start": load_start, "load_avg": os.getloadavg(), "cpus": os.cpu_count(),
         "cpu_model": _cpu_model(),
     }

@@ -16,8 +16,7 @@ had some before. A file lock keeps two ingests from interleaving on the same ind
 Speed (issue #17; `bench/embed_endpoint.py` measures it): llama-index's `SentenceSplitter`
 still decides every chunk, but it is called on each abstract directly instead of through
 `get_nodes_from_documents` (its per-document instrumentation, node copies and uuids were
-10–30% of chunking's CPU, 2,000 papers in four runs), and in worker processes for large
-corpora when a core is idle.
+10–30% of chunking's CPU, 2,000 papers in four runs).
 Chunks are written with Chroma's own `collection.add` — the same ids, documents and metadata
 as llama-index's `ChromaVectorStore` wrote, minus its node bookkeeping that nothing reads back.
 """
@@ -27,10 +26,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import pickle
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -76,23 +71,6 @@ class IngestReport:
         )
 
 
-# Papers from which chunking runs in worker processes, when a core is idle. A worker must
-# import llama-index and NLTK (Punkt) before it splits anything, ~3-4 CPU s on this 2-core
-# machine, and splitting costs ~0.6 ms a paper (20k synthetic papers: 12.7 CPU s in one
-# process), so below several thousand papers one process is faster. With no idle core it is
-# slower at any size: 20k papers took 27.9 s in 2 workers vs 12.9 s in one while a local
-# LLM kept one of the 2 cores busy (2026-12-06), hence the load check in `_chunk_processes`.
-PARALLEL_CHUNKING_MIN = 20_000
-
-
-def _chunk_processes(n_papers: int) -> int:
-    cpus = os.cpu_count() or 1
-    idle = cpus - os.getloadavg()[0]
-    if n_papers < PARALLEL_CHUNKING_MIN or idle < 1:
-        return 1
-    return max(1, min(cpus, 4, int(idle) + 1))
-
-
 @cache
 def _splitter(chunk_size: int, chunk_overlap: int) -> SentenceSplitter:
     return SentenceSplitter(
@@ -105,53 +83,11 @@ def _split_part(size: int, overlap: int, pairs: list[tuple[str, str]]) -> list[l
     return [split(text, metadata_str=meta) for text, meta in pairs]
 
 
-def _split_worker() -> None:
-    """A chunking worker: a pickled (size, overlap, pairs) on stdin, the chunks on stdout."""
-    out = sys.stdout.buffer
-    sys.stdout = sys.stderr  # the splitter prints its warnings; they must not enter the pickle
-    size, overlap, pairs = pickle.load(sys.stdin.buffer)
-    pickle.dump(_split_part(size, overlap, pairs), out)
-    out.flush()
+def _split_all(pairs: list[tuple[str, str]], settings: Settings) -> list[list[str]]:
+    return _split_part(settings.chunk_size, settings.chunk_overlap, pairs)
 
 
-def _split_all(pairs: list[tuple[str, str]], settings: Settings,
-               processes: int | None = None) -> list[list[str]]:
-    size, overlap = settings.chunk_size, settings.chunk_overlap
-    if processes is None:
-        processes = _chunk_processes(len(pairs))
-    if processes <= 1 or len(pairs) < 2:
-        return _split_part(size, overlap, pairs)
-    # Plain `python -c` workers rather than multiprocessing: fork could copy a lock held by
-    # Chroma's Rust threads or a BLAS pool, and spawn/forkserver re-run the caller's __main__
-    # (a script without an `if __name__ == "__main__"` guard would ingest again). Input and
-    # output go through files so every worker runs at once without pipe juggling.
-    step = -(-len(pairs) // processes)
-    # The workers import this very package, wherever it was imported from.
-    here = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [here] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
-    with tempfile.TemporaryDirectory(prefix="rag-chunk-") as tmp:
-        workers = []
-        for k, at in enumerate(range(0, len(pairs), step)):
-            src, dst = Path(tmp) / f"{k}.in", Path(tmp) / f"{k}.out"
-            with src.open("wb") as f:
-                pickle.dump((size, overlap, pairs[at : at + step]), f)
-            with src.open("rb") as fin, dst.open("wb") as fout:
-                workers.append((dst, subprocess.Popen(
-                    [sys.executable, "-c",
-                     "from rag.ingestion import _split_worker; _split_worker()"],
-                    stdin=fin, stdout=fout, env=env)))
-        out: list[list[str]] = []
-        for dst, proc in workers:
-            if proc.wait() != 0:
-                raise RuntimeError(f"a chunking worker failed (exit {proc.returncode})")
-            with dst.open("rb") as f:
-                out.extend(pickle.load(f))
-        return out
-
-
-def chunk_papers(papers: list[Paper], settings: Settings,
-                 processes: int | None = None) -> list[TextNode]:
+def chunk_papers(papers: list[Paper], settings: Settings) -> list[TextNode]:
     """Each paper's abstract cut into chunks of at most ``chunk_size`` tokens, title included.
 
     The chunks are exactly what `SentenceSplitter.get_nodes_from_documents` made of a
@@ -162,11 +98,12 @@ def chunk_papers(papers: list[Paper], settings: Settings,
     them. Going around it saves its per-document instrumentation, node copies and uuids.
     Its sentence splitting (NLTK Punkt, then regexes, with token counts at every step) is kept
     rather than rewritten: a rewrite would have to reproduce Punkt to keep every chunk id, and
-    a changed id means re-embedding the whole index. ``processes`` overrides the choice of
-    worker processes (`_chunk_processes`).
+    a changed id means re-embedding the whole index. (Worker processes were tried: with the
+    other core busy, 2 workers took 27.9 s for 20k papers against 12.9 s in one process; on
+    an idle machine the gain was not measured, so chunking stays in one process.)
     """
     pairs = [(p.abstract, f"title: {p.title}") for p in papers]
-    splits = _split_all(pairs, settings, processes)
+    splits = _split_all(pairs, settings)
     nodes: list[TextNode] = []
     for p, pieces in zip(papers, splits):
         search = 0

@@ -108,14 +108,6 @@ def test_chunks_equal_llama_index_nodes_on_edge_cases(empty_settings, capsys):
     assert "close to chunk size" in capsys.readouterr().out  # same warning, same path
 
 
-def test_worker_processes_chunk_the_same(empty_settings):
-    papers = load_corpus(CORPUS)[:60] + [_paper(i, a) for i, a in enumerate(EDGE_ABSTRACTS)]
-    # The splitter prints a warning for this one: it must not corrupt what the worker returns.
-    papers.append(_paper(99, EDGE_ABSTRACTS[4], title="A very long title " * 30))
-    one = chunk_papers(papers, empty_settings, processes=1)
-    assert _as_rows(chunk_papers(papers, empty_settings, processes=2)) == _as_rows(one)
-
-
 def test_stored_records_are_the_llama_index_vector_stores_minus_its_bookkeeping(
         empty_settings, tmp_path):
     """Same ids, documents, vectors and metadata as ChromaVectorStore.add wrote."""
@@ -183,17 +175,6 @@ def test_small_batches_commit_everything_once(empty_settings, tmp_path, monkeypa
 
 def _write(path, papers: list[tuple[str, str]]) -> None:
     path.write_text("".join(json.dumps({"title": t, "abstract": a}) + "\n" for t, a in papers))
-
-
-def test_worker_processes_only_for_large_corpora_with_an_idle_core(monkeypatch):
-    from rag import ingestion
-
-    monkeypatch.setattr(ingestion.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(ingestion.os, "getloadavg", lambda: (0.9, 0.9, 0.9))
-    assert ingestion._chunk_processes(ingestion.PARALLEL_CHUNKING_MIN - 1) == 1
-    assert ingestion._chunk_processes(ingestion.PARALLEL_CHUNKING_MIN) == 2
-    monkeypatch.setattr(ingestion.os, "getloadavg", lambda: (1.5, 1.5, 1.5))  # a core busy
-    assert ingestion._chunk_processes(10 * ingestion.PARALLEL_CHUNKING_MIN) == 1
 
 
 def test_endpoint_bench_reports_stages_and_load():
