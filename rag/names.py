@@ -108,6 +108,22 @@ def _written(name: str, text: str) -> bool:
     return any(not absent({f}, text) for f in forms)
 
 
+# A capitalised word inside a sentence: a dataset or a name ("Omniglot", "Wasserstein").
+_PROPER = re.compile(r"(?<![.!?:;\"'(\[]\s)(?<=\s)[A-Z][a-z][A-Za-z0-9\-]+")
+
+
+def asked_names(question: str) -> set[str]:
+    """`named_terms`, and capitalised words that do not start a sentence ("What 20-way
+    Omniglot accuracy …" → Omniglot): what a question asks about by name, for
+    `details_not_given`. (The collection-wide check, `unknown_names`, keeps to `named_terms`:
+    there a capitalised word refused too many answerable questions.)"""
+    words = {m.group(0) for m in _PROPER.finditer(question)}
+    # "Adam-style optimizers" asks about Adam.
+    heads = {w.split("-", 1)[0] if "-" in w and w.split("-", 1)[1].islower() else w
+             for w in words}
+    return named_terms(question) | heads
+
+
 def details_not_given(question: str, sources: Sequence[Source], unique: Collection[str] = (),
                       frequency: Callable[[str], int] | None = None
                       ) -> tuple[list[str], Source | None]:
@@ -125,7 +141,7 @@ def details_not_given(question: str, sources: Sequence[Source], unique: Collecti
     Returns (those names, the paper the question is about); no names when no shown paper
     writes any of them: then the question is not about a named paper, and this check has
     nothing to say."""
-    names = named_terms(question)
+    names = asked_names(question)
     if not names or not sources:
         return [], None
     texts = [normalised(s.title + " " + s.abstract) for s in sources]

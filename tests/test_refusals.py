@@ -182,3 +182,18 @@ def test_the_paper_asked_about_is_the_one_whose_title_has_the_questions_name():
                              frequency=freq)[1] is plain
     assert details_not_given("What top-1 ImageNet accuracy does VeLO reach?",
                              [nas, plain])[1] is nas
+
+
+def test_a_capitalised_dataset_inside_the_question_is_asked_about_by_name():
+    from rag.names import asked_names, details_not_given
+
+    assert asked_names("What 20-way 1-shot Omniglot accuracy did the MAML paper report?") == {
+        "MAML", "Omniglot"}
+    # Not a sentence's first word, not a compound's lower-case tail ("Adam-style" asks about
+    # Adam), not a lone capital.
+    assert asked_names("Why? How should the step size grow for Adam-style optimizers?") == {
+        "Adam"}
+    maml = src(1, "Model-Agnostic Meta-Learning", "MAML reaches state-of-the-art accuracy on "
+               "two few-shot image classification benchmarks.")
+    assert details_not_given("What 20-way 1-shot Omniglot accuracy did the MAML paper report?",
+                             [maml]) == (["Omniglot"], maml)
