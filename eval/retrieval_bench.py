@@ -187,6 +187,13 @@ def run(settings: Settings, out: Path | None = None) -> dict:
     rule_list = rules()
     tab = table(items, cands, rule_list)
     chosen = choose(tab, rule_list)
+    # The current default on candidates without phrase matching (RAG_PHRASE_MATCH=false): what
+    # the BM25 phrase score wins and loses, on the same rule.
+    default = next((r for r in rule_list if r.name == _default_name(settings, rule_list)), chosen)
+    plain = settings.with_overrides(phrase_match=False)
+    bare = f"{default.name} (no phrases)"
+    tab[bare] = table(items, [candidates(query_of(q["question"], plain), plain) for q in items],
+                      [default])[default.name]
     pr = probes(settings)
     probe_cands = {kind: [candidates(q, settings) for q, _ in pairs] for kind, pairs in pr.items()}
     old = Rule("rrf60 (old)", "rrf")
@@ -199,11 +206,16 @@ def run(settings: Settings, out: Path | None = None) -> dict:
                           "misses@5": probe_misses(pairs, probe_cands[kind], rule_list)}
                    for kind, pairs in pr.items()},
     }
+    for kind, pairs in pr.items():
+        result["probes"][kind]["misses@5"][bare] = probe_misses(
+            pairs, [candidates(q, plain) for q, _ in pairs], [default])[default.name]
     result["probes"]["title"]["refused_before_llm"] = {
         name: refusals(pr["title"], r.settings(settings))
-        for name, r in {old.name: old, chosen.name: chosen}.items()}
+        for name, r in {old.name: old, default.name: default, chosen.name: chosen}.items()}
     dev_qs = [q["question"] for q in items if q.get("split") == "dev"][:60]
     result["latency_ms"] = latency_ms(dev_qs, {old.name: old.settings(settings),
+                                               bare: default.settings(plain),
+                                               default.name: default.settings(settings),
                                                chosen.name: chosen.settings(settings)})
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -225,7 +237,7 @@ def _default_name(settings: Settings, rule_list: list[Rule]) -> str:
 def to_markdown(result: dict, show: list[str] | None = None) -> str:
     tab = result["table"]
     show = show or ["dense", "bm25", "rrf60 (old)", result["current_default"],
-                    result["chosen_on_dev"]]
+                    f"{result['current_default']} (no phrases)", result["chosen_on_dev"]]
     show = list(dict.fromkeys(n for n in show if n in tab))
     lines = [f"Chosen on dev: **{result['chosen_on_dev']}**; current default: "
              f"**{result['current_default']}**  (items: {result['items']})", ""]
@@ -246,7 +258,7 @@ def to_markdown(result: dict, show: list[str] | None = None) -> str:
               for n, t in tab.items() if "dev" in t and "test" in t]
     for kind, p in result["probes"].items():
         lines.append(f"\n{kind} probe (n={p['n']}) misses@5: " + ", ".join(
-            f"{n} {p['misses@5'][n]}" for n in show))
+            f"{n} {p['misses@5'][n]}" for n in show if n in p["misses@5"]))
         if "refused_before_llm" in p:
             lines.append(f"{kind} probe refused before the LLM: {p['refused_before_llm']}")
     lines.append(f"\nretrieve() latency ms: {result['latency_ms']}")

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         default=True,
         description="before fusing, score each candidate paper with the retriever that did "
                     "not find it (its cosine, its BM25 score), instead of counting it absent")
+    phrase_match: bool = Field(
+        default=True,
+        description="BM25 also scores the question's set phrases (word pairs the collection "
+                    "writes together, e.g. \"gradient boosting\"), so a paper naming the topic "
+                    "in passing is found")
     dense_weight: float = Field(
         default=0.5, ge=0.0, le=1.0, description="convex fusion's dense share")
     name_first: bool = Field(

@@ -107,7 +107,8 @@ def test_candidates_are_filled_from_the_index(fake_settings):
     top = rag.retrieve("What does STEP achieve?", k=1, settings=few)[0]
     assert top.title == STEP and top.score > 0
     idx = _index(fake_settings)
-    bm = idx.bm25_scores("task interpolation for meta-learning with few tasks")
+    bm = idx.bm25_scores("task interpolation for meta-learning with few tasks",
+                         fake_settings.phrase_match)
     for p, v in c.sparse_fill.items():
         assert v == max((bm.get(ch, 0.0) for ch in idx.chunks_of[p]), default=0.0)
     assert all(-1.0 <= v <= 1.0 for v in c.dense_fill.values())

@@ -34,3 +34,38 @@ def test_top_k_and_errors(fake_settings):
         rag.retrieve("   ")
     with pytest.raises(BadInput):
         rag.retrieve("x", mode="magic")
+
+
+def test_a_set_phrase_outranks_its_words_apart():
+    """RAG_PHRASE_MATCH: a paper naming the topic as a phrase ("gradient boosting of trees")
+    outranks one that has the same words apart and more of the question's others; a
+    word pair that two papers write together and most papers with its rarer word write so is
+    a set phrase, a pair met once is not."""
+    from rag.retrieval import _BM25, _Chunk
+
+    papers = {
+        "passing": "We fit a gradient boosting model to tabular features of students.",
+        "trees": "Gradient boosting of decision trees for learning to rank.",
+        "apart": "A new gradient penalty can boost accuracy of the model at every stage.",
+        "f1": "Image classification with convolutional networks.",
+        "f2": "Language models for translation of text.",
+        "f3": "Reinforcement learning for robot control.",
+    }
+    bm = _BM25([_Chunk(p, p, p.title(), t, t, None, 0) for p, t in papers.items()])
+    assert bm.phrases == {"gradient boost"}
+    q = "gradient boosting stage"
+    plain, phrased = bm.scores(q), bm.scores(q, phrases=True)
+    assert max(plain, key=plain.__getitem__) == "apart"
+    assert max(phrased, key=phrased.__getitem__) == "trees"
+    assert phrased["passing"] > plain["passing"] and phrased["apart"] == plain["apart"]
+    assert phrased["apart"] == plain["apart"]
+
+
+def test_phrase_match_is_the_default_and_adds_nothing_without_a_phrase(fake_settings):
+    from rag.retrieval import _index
+
+    assert fake_settings.phrase_match
+    idx = _index(fake_settings)
+    assert idx.bm25_scores("MLTI", phrases=True) == idx.bm25_scores("MLTI")
+    q = "meta-learning with few tasks"
+    assert idx.bm25_scores(q, phrases=True) != idx.bm25_scores(q)
