@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (Chroma, cosine) + BM25 (bm25s via llama-index), fused per paper.
+"""Hybrid retrieval: dense (Chroma, cosine) + BM25 (bm25s, rag/bm25.py), fused per paper.
 
 Why this shape:
 
@@ -17,15 +17,14 @@ Why this shape:
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from rag import store
+from rag.bm25 import BM25
 from rag.errors import BadInput, IndexNotFound
 from rag.fusion import fuse
 from rag.names import absent, mentions, named_terms, normalised, title_name
@@ -34,82 +33,6 @@ from rag.settings import RETRIEVAL_MODES, Settings, get_settings
 from rag.types import Source
 
 PASSAGE_RRF_K = 60  # orders a chosen paper's chunks; unchanged since the first release
-# Set phrases (`_BM25.phrase_scores`, RAG_PHRASE_MATCH): a pair written by >= 2 papers and by
-# >= 0.2 of those with its rarer word. Chosen on dev (2026-12-07) among 0.1/0.2/0.3, phrase
-# score weighted 0.5/1/2 (1, a plain sum, kept): listing r@5/r@10 0.906/0.964 -> 0.917/0.971.
-PHRASE_MIN_PAPERS = 2
-PHRASE_STRENGTH = 0.2
-_BREAKS = re.compile(r"[.,;:!?()\[\]{}\"]")
-
-
-class _BM25:
-    """BM25 over the chunks with bm25s, built the way llama-index's BM25Retriever builds it
-    (each chunk as "title: T\\n\\ntext", English stop words and Snowball stemmer, the same token
-    pattern; tests/test_fusion.py checks the scores are the retriever's) but without importing
-    `llama_index.core` on the query path (~1.3 s of a ~2.6 s `rag retrieve`)."""
-
-    TOKENS = r"(?u)\b\w\w+\b"
-
-    def __init__(self, chunks):
-        import bm25s
-        import Stemmer
-
-        self.ids = [c.id for c in chunks]
-        self.stemmer = Stemmer.Stemmer("english")
-        corpus = bm25s.tokenize([f"title: {c.title}\n\n{c.text}" for c in chunks],
-                                stopwords="english", stemmer=self.stemmer,
-                                token_pattern=self.TOKENS, show_progress=False)
-        self.index = bm25s.BM25()
-        self.index.index(corpus, show_progress=False)
-        self.stop = set(bm25s.stopwords.STOPWORDS_EN)
-        # Phrases: a second index whose terms are adjacent word pairs (`phrase_scores`).
-        self.pairs = bm25s.BM25()
-        self.pairs.index([self._pairs(f"title: {c.title}\n\n{c.text}") for c in chunks],
-                         show_progress=False)
-        words: Counter[str] = Counter()
-        pairs: Counter[str] = Counter()
-        for text in {c.paper_id: f"{c.title}. {c.abstract}" for c in chunks}.values():
-            pairs.update(set(self._pairs(text)))
-            words.update(w for w in set(self._words(text)) if w)
-        self.phrases = {pair for pair, n in pairs.items() if n >= PHRASE_MIN_PAPERS
-                        and n >= PHRASE_STRENGTH * min(words[w] for w in pair.split())}
-
-    def _words(self, text: str) -> list[str | None]:
-        """Stemmed words in order, a stop word as None (it breaks a phrase)."""
-        return [None if w in self.stop else self.stemmer.stemWord(w)
-                for w in re.findall(self.TOKENS, text.lower())]
-
-    def _pairs(self, text: str) -> list[str]:
-        """Adjacent word pairs not broken by a stop word or punctuation ("gradient boost")."""
-        out = []
-        for part in _BREAKS.split(text):
-            stems = self._words(part)
-            out += [f"{a} {b}" for a, b in zip(stems, stems[1:]) if a and b]
-        return out
-
-    def scores(self, question: str, phrases: bool = False) -> dict[str, float]:
-        import bm25s
-
-        tokens = bm25s.tokenize(question, stemmer=self.stemmer, token_pattern=self.TOKENS,
-                                return_ids=False, show_progress=False)[0]
-        ids = self.index.get_tokens_ids(tokens)
-        if not ids:
-            return {}
-        scores = self.index.get_scores_from_ids(ids)
-        if phrases:
-            scores = scores + self.phrase_scores(question)
-        return {self.ids[i]: float(scores[i]) for i in np.flatnonzero(scores > 0)}
-
-    def phrase_scores(self, question: str) -> np.ndarray | float:
-        """BM25 over the question's set phrases: adjacent word pairs that at least
-        ``PHRASE_MIN_PAPERS`` papers write and that make up ``PHRASE_STRENGTH`` of the rarer
-        word's papers ("gradient boosting": most papers writing "boosting" write it so; "new
-        model": a pair of common words met by chance). A paper naming the topic as a phrase in
-        passing then outranks one that shares several of the question's other words."""
-        ids = self.pairs.get_tokens_ids([p for p in self._pairs(question) if p in self.phrases])
-        return self.pairs.get_scores_from_ids(ids) if ids else 0.0
-
-
 @dataclass
 class _Chunk:
     id: str
@@ -145,7 +68,7 @@ class _Index:
         abstracts = {c.paper_id: f"{c.title} {c.abstract}" for c in self.chunks.values()}
         self.normalised_text = "|".join(normalised(t) for t in abstracts.values())
         self.title_names = {n for n in map(title_name, titles.values()) if n}
-        self._bm25: _BM25 | None = None  # built on first use
+        self._bm25: BM25 | None = None  # built on first use
         self._bm25_lock = threading.Lock()
         self._sample: tuple[np.ndarray, np.ndarray] | None = None  # see sample_vectors
         self._sample_row: dict[str, int] = {}  # chunk id -> row of the sample's vectors
@@ -187,10 +110,10 @@ class _Index:
         names = named_terms(question) | {n for n in self.title_names if mentions(question, n)}
         return {n for n in names if len(self.papers_with(n)) == 1}
 
-    def bm25(self) -> _BM25 | None:
+    def bm25(self) -> BM25 | None:
         with self._bm25_lock:
             if self._bm25 is None and self.chunks:
-                self._bm25 = _BM25(self.chunks.values())
+                self._bm25 = BM25(self.chunks.values())
             return self._bm25
 
     def bm25_scores(self, question: str, phrases: bool = False) -> dict[str, float]:

@@ -126,7 +126,7 @@ class Settings(BaseSettings):
         description="before fusing, score each candidate paper with the retriever that did "
                     "not find it (its cosine, its BM25 score), instead of counting it absent")
     phrase_match: bool = Field(
-        default=True,
+        default=False,
         description="BM25 also scores the question's set phrases (word pairs the collection "
                     "writes together, e.g. \"gradient boosting\"), so a paper naming the topic "
                     "in passing is found")
