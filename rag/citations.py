@@ -38,7 +38,10 @@ _SOURCE_WORD = re.compile(r"\(?\b[Ss]ource\s+(\d+)\)?")
 # list of titles, "Answer: …"); an echoed question line is not part of the answer at all.
 _LAYOUT_LABEL = re.compile(r"^(?:sources?|answer)\s*:\s*", re.I)
 _ECHOED_QUESTION = re.compile(r"^(?:(?:earlier |follow-up )?question)\s*:", re.I)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
+# A sentence ends at . ! ? before a capital, digit, quote or bracket — or before a coined name
+# that starts lower-case ("… threshold [1]. diffGrad, on the other hand, …"), or any word when
+# the period follows a citation marker.
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[]|[^\W\d_]+[A-Z])|(?<=\]\.)\s+(?=\w)|\n+")
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)(\s*%|x\b|×)?")
 _WORD = re.compile(r"[a-z][a-z0-9\-]+")
 _STOP = set(

@@ -334,3 +334,18 @@ def test_an_abbreviations_period_does_not_end_the_sentence():
 
     assert split_sentences("It beats A, e.g. B. No. It does not.") == [
         "It beats A, e.g. B.", "No.", "It does not."]
+
+
+def test_a_sentence_after_a_citation_or_starting_with_a_lower_case_name_is_its_own():
+    from rag.citations import split_sentences
+
+    # The page's evidence cards showed one claim for two sentences: "… threshold [1]. diffGrad,
+    # on the other hand, …" was not split, so both papers' quotes "supported" the whole text.
+    assert split_sentences("AutoClip picks a threshold [1]. diffGrad, on the other hand, "
+                           "uses the gradient change [2].") == [
+        "AutoClip picks a threshold [1].",
+        "diffGrad, on the other hand, uses the gradient change [2]."]
+    assert split_sentences("It works [1]. then it stops.") == ["It works [1].", "then it stops."]
+    # A lower-case word after a plain period still continues the sentence.
+    assert split_sentences("The value is approx. five times larger.") == [
+        "The value is approx. five times larger."]
