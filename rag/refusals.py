@@ -20,6 +20,16 @@ from rag.types import Citation, Source
 NOT_GIVEN = "The papers in this collection don't give this."
 
 
+def _quoted(text: str, src: Source) -> tuple[str, Citation] | None:
+    """``src``'s sentences nearest ``text``, verbatim and joined, with their citation as [1];
+    None when none shares a word with it."""
+    quotes = quotes_for(text, src)
+    if not quotes:
+        return None
+    quote = " ".join(q.strip() for q in quotes)
+    return quote, Citation(1, src.paper_id, src.title, quote, src.number)
+
+
 def not_given(question: str, draft: list[str], sources: list[Source],
               closest: int | None = None) -> tuple[str, list[Citation]] | None:
     """(refusal text quoting the closest paper as [1], its citation), or None when no source
@@ -28,12 +38,11 @@ def not_given(question: str, draft: list[str], sources: list[Source],
         return None
     by_num = {s.number: s for s in sources}
     src = by_num.get(closest, sources[0]) if closest is not None else sources[0]
-    quotes = quotes_for(" ".join([question, *draft]), src)
-    if not quotes:
+    quoted = _quoted(" ".join([question, *draft]), src)
+    if not quoted:
         return None
-    quote = " ".join(q.strip() for q in quotes)
-    text = f'{NOT_GIVEN} The closest paper, "{src.title}" [1], says: "{quote}"'
-    return text, [Citation(1, src.paper_id, src.title, quote, src.number)]
+    quote, cite = quoted
+    return f'{NOT_GIVEN} The closest paper, "{src.title}" [1], says: "{quote}"', [cite]
 
 
 def detail_missing(names: list[str], source: Source) -> str:
@@ -58,12 +67,11 @@ def declined_detail(lead: str, question: str, source: Source, rest: str,
     question, quoted."""
     if rest:
         return f"{lead} {rest}", cites
-    quotes = quotes_for(question, source)
-    if not quotes:
+    quoted = _quoted(question, source)
+    if not quoted:
         return lead, []
-    quote = " ".join(q.strip() for q in quotes)
-    return (f'{lead} It says: "{quote}" [1]',
-            [Citation(1, source.paper_id, source.title, quote, source.number)])
+    quote, cite = quoted
+    return f'{lead} It says: "{quote}" [1]', [cite]
 
 
 def restated(question: str, draft: list[str], sources: list[Source], closest: int | None,
@@ -86,9 +94,8 @@ def restated(question: str, draft: list[str], sources: list[Source], closest: in
     claim = " ".join(strip_markers(d) for d in draft)
     if judge(claim, f"{src.title}. {src.abstract or src.text}") < 0.5:
         return None
-    quotes = quotes_for(" ".join([question, *draft]), src)
-    if not quotes:
+    quoted = _quoted(" ".join([question, *draft]), src)
+    if not quoted:
         return None
-    quote = " ".join(q.strip() for q in quotes)
-    return (f'This is "{src.title}" [1], which says: "{quote}"',
-            [Citation(1, src.paper_id, src.title, quote, src.number)])
+    quote, cite = quoted
+    return f'This is "{src.title}" [1], which says: "{quote}"', [cite]
