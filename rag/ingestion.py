@@ -77,16 +77,6 @@ def _splitter(chunk_size: int, chunk_overlap: int) -> SentenceSplitter:
         chunk_size=chunk_size, chunk_overlap=chunk_overlap, tokenizer=tokenizer())
 
 
-def _split_part(size: int, overlap: int, pairs: list[tuple[str, str]]) -> list[list[str]]:
-    """Chunk texts for (abstract, metadata string) pairs."""
-    split = _splitter(size, overlap).split_text_metadata_aware
-    return [split(text, metadata_str=meta) for text, meta in pairs]
-
-
-def _split_all(pairs: list[tuple[str, str]], settings: Settings) -> list[list[str]]:
-    return _split_part(settings.chunk_size, settings.chunk_overlap, pairs)
-
-
 def chunk_papers(papers: list[Paper], settings: Settings) -> list[TextNode]:
     """Each paper's abstract cut into chunks of at most ``chunk_size`` tokens, title included.
 
@@ -102,8 +92,8 @@ def chunk_papers(papers: list[Paper], settings: Settings) -> list[TextNode]:
     other core busy, 2 workers took 27.9 s for 20k papers against 12.9 s in one process; on
     an idle machine the gain was not measured, so chunking stays in one process.)
     """
-    pairs = [(p.abstract, f"title: {p.title}") for p in papers]
-    splits = _split_all(pairs, settings)
+    split = _splitter(settings.chunk_size, settings.chunk_overlap).split_text_metadata_aware
+    splits = [split(p.abstract, metadata_str=f"title: {p.title}") for p in papers]
     nodes: list[TextNode] = []
     for p, pieces in zip(papers, splits):
         search = 0
