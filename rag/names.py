@@ -145,19 +145,21 @@ def details_not_given(question: str, sources: Sequence[Source], unique: Collecti
     if not names or not sources:
         return [], None
     texts = [normalised(s.title + " " + s.abstract) for s in sources]
+    titles = [normalised(s.title) for s in sources]
     covered = [{n for n in names if _written(n, t)} for t in texts]
+
     def rarity(i: int) -> tuple[bool, int, int]:
-        own = any(_written(n, normalised(sources[i].title)) for n in covered[i])
+        own = any(_written(n, titles[i]) for n in covered[i])
         rarest = min((frequency(n) for n in covered[i]), default=1 << 30) if frequency else 0
         return not own, rarest, -len(covered[i])
 
     best = min(range(len(sources)), key=rarity)
     if not covered[best]:
         return [], None
-    titles = [normalised(s.title) for i, s in enumerate(sources) if i != best]
+    other_titles = [t for i, t in enumerate(titles) if i != best]
     others = [t for i, t in enumerate(texts) if i != best]
     missing = sorted(n for n in names - covered[best]
-                     if not any(_written(n, t) for t in titles)
+                     if not any(_written(n, t) for t in other_titles)
                      and not (n in unique and any(_written(n, t) for t in others)))
     return missing, sources[best]
 
