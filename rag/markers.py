@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from rag.types import Source
 
+# Where a name starts: a capital, or a coined name written lower-case first ("diffGrad").
+_NAME_START = r"(?:[A-Z]|[^\W\d_]\w*[A-Z0-9])"
 # A run of markers: "[1]", "[1] and [2]", "[1], [2], and [3]".
 _MARKER_RUN = re.compile(r"\[\d+\](?:\s*(?:,\s*and|,|and|or)?\s*\[\d+\])*")
 # What comes before a marker that is used as a name ("are [1] and [2]", "For example, [1] …").
@@ -44,7 +46,7 @@ def name_markers(sentence: str, by_num: dict[int, Source]) -> str:
         parts = re.split(r"(\[\d+\])", m.group(0))  # "", "[1]", sep, "[2]", …, ""
         nums = parts[1::2]
         colon = False
-        if re.match(r"\s*(?:[A-Z]|[^\W\d_]\w*[A-Z0-9])", after):
+        if re.match(rf"\s*{_NAME_START}", after):
             # "[1] NegToMe, on the other hand, …", "[1] Consistency Models …": a name follows,
             # the marker only cites it.
             as_name = False
@@ -86,4 +88,4 @@ def tidy(sentence: str, titles: Sequence[str] = ()) -> str:
 
 # Markers opening a sentence, followed by a name they cite rather than stand for
 # (name_markers' rule): "[1] diffGrad, on the other hand, …", "[2] NegToMe …".
-LEADING_CITATION = re.compile(r"\s*((?:\[\d+\]\s*)+)(?=[A-Z]|[^\W\d_]\w*[A-Z0-9])")
+LEADING_CITATION = re.compile(rf"\s*((?:\[\d+\]\s*)+)(?={_NAME_START})")
