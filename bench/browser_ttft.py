@@ -34,34 +34,54 @@ def open_page(p, url: str):
     return browser, page
 
 
-def ask_in_page(page, q: str, new_chat: bool, shot: str | None = None, poll_s: float = 0.05
+# Watches the chat in the page itself: a MutationObserver stamps (performance.now) the first
+# answer text (not a progress line) and the last change to the answer, so the times do not depend
+# on how often Python looks, and looking rarely leaves the CPU to the model.
+_WATCH = """([nBots, busyWords]) => {
+  const w = {t0: performance.now(), first: null, last: null};
+  window.__ragWatch = w;
+  const chat = document.querySelector('#chat');
+  const look = () => {
+    const bots = chat.querySelectorAll('.bot-row');
+    if (bots.length <= nBots) return;
+    const txt = bots[bots.length - 1].innerText.trim();
+    if (!txt) return;
+    const now = performance.now();
+    if (w.first === null && !txt.startsWith('\u2026') && !busyWords.some(b => txt.includes(b)))
+      w.first = now;
+    if (w.first !== null && txt !== w.text) { w.last = now; w.text = txt; }
+  };
+  w.obs = new MutationObserver(look);
+  w.obs.observe(chat, {subtree: true, childList: true, characterData: true});
+}"""
+BUSY_WORDS = ["Searching", "Reading", "Writing", "Starting", "Checking"]
+
+
+def ask_in_page(page, q: str, new_chat: bool, shot: str | None = None, poll_s: float = 0.5
                 ) -> dict:
     """Type ``q`` and press Enter; seconds until answer text (not a progress line) shows and
-    until the answer is complete (the box is enabled again), read every ``poll_s`` (each read
-    costs the browser and this process CPU that the model then lacks)."""
+    until the answer's last change, stamped in the page (see _WATCH). Python only checks every
+    ``poll_s`` whether the box is enabled again (the turn is over)."""
     if new_chat:
         page.locator("#new-chat").click()
         page.wait_for_function("document.querySelectorAll('#chat .bot-row').length === 0")
     n_bots = page.locator("#chat .bot-row").count()
     box = page.locator("#question textarea")
     box.fill(q)
-    t0 = time.perf_counter()
+    page.evaluate(_WATCH, [n_bots, BUSY_WORDS])
     box.press("Enter")
-    first = None
+    t0 = time.perf_counter()
     while time.perf_counter() - t0 < 180:
-        bots = page.locator("#chat .bot-row")
-        txt = bots.last.inner_text() if bots.count() > n_bots else ""
-        if first is None and txt.strip() and not txt.strip().startswith("…") and \
-                not any(w in txt for w in ("Searching", "Reading", "Writing", "Starting")):
-            first = time.perf_counter() - t0
-        if first is not None and box.is_enabled():
-            break
         time.sleep(poll_s)
-    total = time.perf_counter() - t0
+        if box.is_enabled() and page.evaluate("window.__ragWatch.last !== null"):
+            break
+    w = page.evaluate("(() => { const w = window.__ragWatch; w.obs.disconnect();"
+                      " return {t0: w.t0, first: w.first, last: w.last}; })()")
     if shot:
         page.screenshot(path=shot)
-    return {"question": q, "first_text_s": round(first or total, 2),
-            "complete_s": round(total, 2)}
+    total = (w["last"] - w["t0"]) / 1000 if w["last"] is not None else time.perf_counter() - t0
+    first = (w["first"] - w["t0"]) / 1000 if w["first"] is not None else total
+    return {"question": q, "first_text_s": round(first, 2), "complete_s": round(total, 2)}
 
 
 def main(url: str) -> int:

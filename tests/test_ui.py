@@ -75,7 +75,7 @@ def _partials(steps):
 
 def test_streamed_text_is_sent_in_batches_not_per_token(fake_settings):
     every_token = _partials(run(QUESTION, settings=fake_settings, clock=StepClock(1.0)))
-    # tokens 30 ms apart: about one update per 100 ms (every 4th token), the first at once
+    # tokens 30 ms apart: about one update per STREAM_EVERY_S (every 9th token), the first at once
     batched = _partials(run(QUESTION, settings=fake_settings, clock=StepClock(0.03)))
     assert len(every_token) >= 8, "the fake answer should stream in many tokens"
     assert batched[0] == every_token[0]
@@ -84,6 +84,18 @@ def test_streamed_text_is_sent_in_batches_not_per_token(fake_settings):
     # and nothing is lost: the final message is the whole answer either way
     final = run(QUESTION, settings=fake_settings, clock=StepClock(0.03))[-1]
     assert final[1][-1]["content"] == fmt.answer_markdown(final[4])
+
+
+def test_a_turn_shows_its_own_progress_not_gradios_overlay(fake_settings):
+    # Gradio's overlay (a running timer over every output) would repeat the turn's own status
+    # and make the browser redraw while the model generates on the same cores.
+    app = ui.build_app(fake_settings)
+    chat_id = next(c["id"] for c in app.config["components"]
+                   if c.get("props", {}).get("elem_id") == "chat")
+    turns = [d for d in app.config["dependencies"] if chat_id in d["outputs"] and d["queue"]
+             is not False and len(d["outputs"]) == 5]
+    assert len(turns) >= 2  # Enter, the Ask button (and the examples)
+    assert {d["show_progress"] for d in turns} == {"hidden"}
 
 
 def test_unsupported_sentence_is_marked_in_the_chat(fake_settings, llm):

@@ -247,11 +247,15 @@ def _wire_chat(app: gr.Blocks, p: Page, settings: Settings) -> None:
     chat_outputs = [p.msg, p.chatbot, p.panel, p.conv, p.last]
     save_inputs = [p.store, p.chat_id, p.chatbot, p.conv, p.answers, p.last]
     save_outputs = [p.store, p.chat_id, p.answers, p.past, p.md_box]
-    runs = [p.msg.submit(_respond, chat_inputs, chat_outputs, **PRIVATE),
-            p.send.click(_respond, chat_inputs, chat_outputs, **PRIVATE)]
+    # The turn shows its own progress ("Searching the papers…" in the chat and the side panel);
+    # Gradio's overlay on every output would only repeat it, with a running timer the browser
+    # redraws while the model generates on the same cores.
+    turn = {**PRIVATE, "show_progress": "hidden"}
+    runs = [p.msg.submit(_respond, chat_inputs, chat_outputs, **turn),
+            p.send.click(_respond, chat_inputs, chat_outputs, **turn)]
     for button, question in zip(p.example_buttons, EXAMPLES):
         runs.append(button.click(lambda q=question: q, None, p.msg, queue=False, **PRIVATE)
-                    .then(_respond, chat_inputs, chat_outputs, **PRIVATE))
+                    .then(_respond, chat_inputs, chat_outputs, **turn))
     for run in list(runs):  # each finished turn is written to the browser's store
         run.then(save_chat, save_inputs, save_outputs, queue=False, **PRIVATE)
     # What a reset or a delete stops. A Dependency is a dict; gradio's annotation wants a

@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 # The page re-renders the whole answer's Markdown on every update and the browser redraws; on a
 # 2-core machine that competed with llama.cpp (a listing: 30 s from `rag ask`, 72 s in the page
 # when every token was sent). Text is sent at most this often; the final answer always is.
-STREAM_EVERY_S = 0.1
+# At ~25 tokens/s, 0.25 s is still a few words per update (bench/page_vs_cli.py records the
+# page's generation speed against the CLI's).
+STREAM_EVERY_S = 0.25
 
 Outputs = tuple[Any, list[dict], str, list[dict], Answer | None]
 
