@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from rag import citations, listing, names, quotes, refusals
+from rag import citations, identify, listing, names, quotes, refusals
 from rag.errors import BadInput
 from rag.llm import get_model
 
@@ -168,7 +168,8 @@ def ask_stream(
         # does say. A refusal of its own ("the papers don't say") stays as it is.
         rescued = None
         if (settings.judge_restatements and not lead and not checked.flagged_numbers
-                and not checked.flagged_terms):
+                and not checked.flagged_terms
+                and refusals.restatable(checked.unsupported, selected, checked.closest)):
             from rag.verify import Judge
 
             yield Status("checking", "Checking the answer against the paper…")
@@ -185,6 +186,13 @@ def ask_stream(
                                          checked.closest)
             if pointed:
                 answer.text, answer.citations = pointed
+    if not lead:
+        # "Yes, there is a method that … [1]" tells a reader nothing they did not ask: name the
+        # paper and quote it (rag/identify.py).
+        named = identify.naming_sentence(answer, standalone)
+        if named:
+            answer.text = f"{answer.text.rstrip()} {named}"
+            yield " " + named
     if lead and about:
         # Declined as asked; then what the paper does say: the model's checked sentences, or
         # the paper's own sentence nearest the question.

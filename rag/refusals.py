@@ -74,6 +74,14 @@ def declined_detail(lead: str, question: str, source: Source, rest: str,
     return f'{lead} It says: "{quote}" [1]', [cite]
 
 
+def restatable(draft: list[str], sources: list[Source], closest: int | None) -> Source | None:
+    """The paper `restated` would ask the judge about, or None when it would not ask: the draft
+    cited no paper, or it declines ("the sources do not say …")."""
+    if closest is None or not draft or any(is_non_answer(d) for d in draft):
+        return None
+    return next((s for s in sources if s.number == closest), None)
+
+
 def restated(question: str, draft: list[str], sources: list[Source], closest: int | None,
              judge: Callable[[str, str], float]) -> tuple[str, list[Citation]] | None:
     """An answer for a draft that only restated the question about the paper it cited.
@@ -86,9 +94,7 @@ def restated(question: str, draft: list[str], sources: list[Source], closest: in
     (title and abstract, as the eval's judge does). If it holds, the answer names the paper and
     quotes its sentences nearest the question; if not, None, and the refusal stands (a nearby
     paper must not be presented as the one asked about)."""
-    if closest is None or not draft or any(is_non_answer(d) for d in draft):
-        return None
-    src = next((s for s in sources if s.number == closest), None)
+    src = restatable(draft, sources, closest)
     if src is None:
         return None
     claim = " ".join(strip_markers(d) for d in draft)

@@ -197,3 +197,18 @@ def test_a_capitalised_dataset_inside_the_question_is_asked_about_by_name():
                "two few-shot image classification benchmarks.")
     assert details_not_given("What 20-way 1-shot Omniglot accuracy did the MAML paper report?",
                              [maml]) == (["Omniglot"], maml)
+
+
+def test_checking_is_only_shown_when_the_judge_is_asked(fake_settings, llm):
+    from rag.answer import ask_stream
+    from rag.types import Status
+
+    def statuses() -> list[str]:
+        return [e.stage for e in ask_stream(RESTATE_Q) if isinstance(e, Status)]
+
+    llm.enqueue(RESTATED, "no")
+    assert "checking" in statuses()
+    # The same words citing no paper: nothing for the judge to read, so no "Checking…" line.
+    llm.enqueue(RESTATED.replace(" [1]", ""))
+    assert "checking" not in statuses()
+    assert not llm.replies

@@ -1,0 +1,73 @@
+"""An answer that leaves out which paper it is about names it (rag/identify.py)."""
+
+from __future__ import annotations
+
+from conftest import source as src
+from rag.answer import ask
+from rag.identify import adds_nothing, asks_which, names_paper, naming_sentence
+from rag.types import Answer, Citation
+
+MLTI = "Meta-Learning with Fewer Tasks through Task Interpolation"
+SOLVER = src(1, "A Deep Conjugate Direction Method for Iteratively Solving Linear Systems",
+             "We present a deep learning approach to approximate the solution of large, sparse "
+             "linear systems. Motivated by the conjugate gradients algorithm that iteratively "
+             "selects search directions, a convolutional network improves the search "
+             "directions. We demonstrate it on Poisson equations from computational fluid "
+             "dynamics.")
+QUESTION = ("Is there a learned approach that speeds up iterative solvers for sparse linear "
+            "systems by letting a convolutional network propose the search directions?")
+
+
+def _answer(text: str, source=SOLVER) -> Answer:
+    return Answer(question=QUESTION, text=text, sources=[source],
+                  citations=[Citation(1, source.paper_id, source.title, "", source.number)])
+
+
+def test_which_questions_and_restatements_are_told_apart():
+    assert asks_which("Is there a method that …?") and asks_which("Which paper lays down …?")
+    assert asks_which("What recent work studies …?") and asks_which("Are there papers on …?")
+    assert not asks_which("What does the paper on task interpolation propose?")
+    assert not asks_which("How can attributes regularise item vectors?")
+    assert adds_nothing("Yes, there is a learned approach that speeds up iterative solvers [1].",
+                        QUESTION)
+    # words of its own, or a number the question did not give, are saying something
+    assert not adds_nothing("It builds on the conjugate gradients algorithm [1].", QUESTION)
+    assert not adds_nothing("It speeds up iterative solvers 10 times [1].", QUESTION)
+
+
+def test_a_restating_answer_gets_the_papers_title_and_its_own_words():
+    echo = _answer("Yes, there is a learned approach that speeds up iterative solvers for sparse "
+                   "linear systems [1].")
+    added = naming_sentence(echo, QUESTION)
+    assert added.startswith(f'This is "{SOLVER.title}" [1], which says: "')
+    assert "conjugate gradients algorithm" in added  # the paper's term, verbatim
+    assert "Poisson" not in added  # only the sentences nearest the question
+
+
+def test_an_answer_that_names_the_paper_or_says_something_is_left_alone():
+    assert naming_sentence(_answer("A Deep Conjugate Direction Method for Iteratively Solving "
+                                   "Linear Systems does this [1]."), QUESTION) == ""
+    assert names_paper("LaSO networks [1] do it.", src(1, "LaSO: Label-Set Operations", "x"))
+    # the method's own name, which the question did not give, names it too
+    mlti = src(1, MLTI, "By meta-learning with task interpolation (MLTI), we generate tasks.")
+    assert names_paper("MLTI interpolates tasks [1].", mlti, "Which paper interpolates tasks?")
+    assert not names_paper("MLTI interpolates tasks [1].", mlti, "What does MLTI do?")
+    # not a "which paper" question, and the answer adds the paper's own words: nothing to add
+    told = _answer("A convolutional network improves the search directions of the conjugate "
+                   "gradients algorithm on Poisson equations [1].")
+    assert naming_sentence(told, "How can iterative solvers be sped up?") == ""
+    refused = _answer("The papers in this collection don't say.")
+    refused.refused, refused.citations = True, []
+    assert naming_sentence(refused, QUESTION) == ""
+
+
+def test_ask_names_the_paper_a_restating_answer_cited(fake_settings, llm):
+    question = ("Is there a paper that augments the task set through interpolation so "
+                "meta-learning works with fewer tasks?")
+    llm.enqueue("Yes, there is a paper that augments the task set through interpolation so "
+                "meta-learning works with fewer tasks [1].")
+    a = ask(question)
+    assert not a.refused
+    assert f'This is "{MLTI}" [1], which says: "' in a.text
+    assert "we propose to augment the task set" in a.text  # the paper's own words, verbatim
+    assert a.citations[0].title == MLTI
