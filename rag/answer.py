@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from rag import citations, identify, listing, names, quotes, refusals
+from rag import citations, identify, listing, names, premises, quotes, refusals
 from rag.errors import BadInput
 from rag.llm import get_model
 
@@ -125,6 +125,18 @@ def ask_stream(
                                               lambda n: papers_mentioning(n, settings))
                       if settings.refuse_unknown_names and not plan.earlier else ([], None))
     lead = refusals.detail_missing(missing, about) if missing and about else ""
+    denial = (premises.denied(standalone, about or selected[0])
+              if settings.refuse_denied_premises and not lead and not plan.earlier else None)
+    if denial:
+        # "Why does X need large batches?" about a paper that "does not require large batches":
+        # the paper's own sentence is the answer; the model would explain the premise.
+        answer.text, answer.citations = refusals.premise_denied(standalone, denial)
+        answer.refused = True
+        answer.claims = quotes.claims(answer)
+        yield answer.text
+        timings["total"] = time.perf_counter() - t_start
+        yield answer
+        return
     yield Status("reading", f"Reading {len(selected)} paper{'s' if len(selected) > 1 else ''}…")
     if plan.earlier:
         messages = build_messages(q, selected, settings, context=plan.context,

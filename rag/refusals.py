@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from rag.citations import is_non_answer, sentence_lines, strip_markers
 from rag.names import naming
+from rag.premises import Denial
 from rag.quotes import quotes_for
 from rag.types import Citation, Source
 
@@ -51,6 +52,19 @@ def detail_missing(names: list[str], source: Source) -> str:
     on with what the paper does say."""
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
     return f'"{source.title}" does not mention {listed}, so the papers here don\'t give this.'
+
+
+def premise_denied(question: str, denial: Denial) -> tuple[str, list[Citation]]:
+    """The answer to a question whose premise its paper denies (`rag.premises.denied`): the
+    paper's denying sentence, verbatim, then its sentences nearest the question if they add
+    anything. All of it is the paper's own text, cited as [1]."""
+    src, said = denial.source, denial.sentence
+    text = f'The question\'s premise does not hold: "{src.title}" [1] says: "{said}"'
+    quoted = _quoted(question, src)
+    if quoted and said not in quoted[0]:
+        text += f' It also says: "{quoted[0]}"'
+        said = f"{said} {quoted[0]}"
+    return text, [Citation(1, src.paper_id, src.title, said, src.number)]
 
 
 def without_sentences_naming(raw: str, names: list[str]) -> str:

@@ -144,6 +144,11 @@ class Settings(BaseSettings):
         default=True,
         description="refuse before the LLM when the question names something (an acronym, a "
                     "coined word) that no paper contains, even loosely (rag/names.py)")
+    refuse_denied_premises: bool = Field(
+        default=True,
+        description="decline, before the LLM and quoting the paper, a question whose premise "
+                    "the asked-about paper denies (\"needs large batches\" about a paper that "
+                    "\"does not require large batches\"; rag/premises.py)")
     judge_restatements: bool = Field(
         default=True,
         description="when the model's whole answer restates the question about the paper it "
