@@ -23,6 +23,7 @@ from rag.llm import get_model
 from rag.messages import as_question, build_context, build_messages  # noqa: F401
 from rag.retrieval import (
     papers_mentioning,
+    papers_writing,
     retrieve,
     similarity_spread,
     unique_names,
@@ -205,6 +206,12 @@ def ask_stream(
         if named:
             answer.text = f"{answer.text.rstrip()} {named}"
             yield " " + named
+        # "How do A and B differ?" answered about A alone: B's own words, cited.
+        sides = identify.sides_left_out(answer, standalone, unique_names(standalone, settings),
+                                        lambda phrase: papers_writing(phrase, settings))
+        added = identify.add_sides(answer, standalone, sides) if sides else ""
+        if added:
+            yield " " + added
     if lead and about:
         # Declined as asked; then what the paper does say: the model's checked sentences, or
         # the paper's own sentence nearest the question.

@@ -9,11 +9,17 @@ asks which paper or method it is and the answer does not name the paper it cites
 sentence of the answer says anything the question did not, the answer gains one sentence: the
 cited paper's title and its sentences nearest the question, verbatim, so nothing unchecked is
 added.
+
+A comparison has the same gap one paper over: asked how A and B differ, the model often
+describes A and drops B although B's evidence was in the prompt. Each paper the question names
+that the answer leaves uncited gets its sentences nearest the question, quoted and cited, so
+every side of the comparison is in the answer.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from rag.citations import (
     content_words,
@@ -25,7 +31,7 @@ from rag.citations import (
 )
 from rag.names import normalised
 from rag.quotes import quotes_for
-from rag.types import Answer, Source
+from rag.types import Answer, Citation, Source
 
 #: Words an answer uses to point at a paper rather than to say anything about it.
 _POINTING = frozenset(
@@ -90,3 +96,73 @@ def naming_sentence(answer: Answer, question: str) -> str:
         return ""
     quote = " ".join(q.strip() for q in quotes)
     return f'This is "{src.title}" [{first.number}], which says: "{quote}"'
+
+
+# "How do A and B differ?", "Compare A with B", "What does each …": more than one paper asked about.
+_COMPARES = re.compile(r"\b(?:compare|comparison|differ|differs|difference|differences|versus|"
+                       r"vs\.?|both|each)\b", re.I)
+
+
+def _title_runs(title: str, question: str) -> list[str]:
+    """Runs of two or more of the title's words, with two content words or more, that the
+    question writes ("Scalable Second Order Optimization …" in "the scalable second-order
+    optimization paper"), longest first."""
+    words, text = normalised(title).split(), normalised(question)
+    runs = []
+    for i in range(len(words)):
+        for j in range(i + 2, len(words) + 1):
+            run = " ".join(words[i:j])
+            if f" {run} " not in text:
+                break
+            if len(content_words(run)) >= 2:
+                runs.append(run)
+    return sorted(runs, key=len, reverse=True)
+
+
+#: A run of title words names its paper when at most this many papers of the collection write
+#: it: "progressive distillation" does, "knowledge distillation" (in many) does not.
+MAX_PAPERS_PER_NAME = 2
+
+
+def named_in(question: str, source: Source, unique: set[str],
+             frequency: Callable[[str], int]) -> bool:
+    """Whether the question names this paper: a name only it writes (``unique``, e.g.
+    "NegToMe"), or a run of its title's words few papers write (``frequency``: how many papers
+    of the collection write a phrase)."""
+    text = normalised(f"{source.title} {source.abstract}")
+    if any(normalised(n) in text for n in unique):
+        return True
+    return any(frequency(run) <= MAX_PAPERS_PER_NAME
+               for run in _title_runs(source.title, question))
+
+
+def sides_left_out(answer: Answer, question: str, unique: set[str],
+                   frequency: Callable[[str], int]) -> list[Source]:
+    """The shown papers a comparison question names that the answer does not cite (empty
+    when the question names fewer than two shown papers or the answer was refused)."""
+    if answer.refused or not answer.citations or not _COMPARES.search(question):
+        return []
+    named = [s for s in answer.sources
+             if s.shown_to_llm and named_in(question, s, unique, frequency)]
+    if len(named) < 2:
+        return []
+    cited = {c.paper_id for c in answer.citations}
+    return [s for s in named if s.paper_id not in cited]
+
+
+def add_sides(answer: Answer, question: str, sides: list[Source]) -> str:
+    """Append each left-out side's sentences nearest the question, quoted and cited with the
+    next citation number; returns the text added ("" if none had a sentence to quote)."""
+    added = []
+    for src in sides:
+        quotes = quotes_for(question, src)
+        if not quotes:
+            continue
+        quote = " ".join(q.strip() for q in quotes)
+        n = max(c.number for c in answer.citations) + 1
+        answer.citations.append(Citation(n, src.paper_id, src.title, quote, src.number))
+        added.append(f'"{src.title}" [{n}] says: "{quote}"')
+    text = " ".join(added)
+    if text:
+        answer.text = f"{answer.text.rstrip()} {text}"
+    return text

@@ -66,7 +66,8 @@ class _Index:
         self._with: dict[str, frozenset[str]] = {}
         titles = {c.paper_id: c.title for c in self.chunks.values()}
         abstracts = {c.paper_id: f"{c.title} {c.abstract}" for c in self.chunks.values()}
-        self.normalised_text = "|".join(normalised(t) for t in abstracts.values())
+        self.normalised_papers = [normalised(t) for t in abstracts.values()]
+        self.normalised_text = "|".join(self.normalised_papers)
         self.title_names = {n for n in map(title_name, titles.values()) if n}
         self._bm25: BM25 | None = None  # built on first use
         self._bm25_lock = threading.Lock()
@@ -354,6 +355,13 @@ def similarity_spread(question: str, settings: Settings | None = None) -> tuple[
 def papers_mentioning(name: str, settings: Settings | None = None) -> int:
     """Number of indexed papers whose title or abstract contains ``name`` (a whole word)."""
     return _index(settings or get_settings()).papers_mentioning(name)
+
+
+def papers_writing(phrase: str, settings: Settings | None = None) -> int:
+    """Number of indexed papers whose title or abstract writes ``phrase``, loosely (case,
+    hyphens and spacing ignored: "few shot" is in "Few-Shot")."""
+    text = normalised(phrase)
+    return sum(text in t for t in _index(settings or get_settings()).normalised_papers)
 
 
 def unique_names(question: str, settings: Settings | None = None) -> set[str]:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from conftest import source as src
 from rag.answer import ask
-from rag.identify import adds_nothing, asks_which, names_paper, naming_sentence
+from rag.identify import (
+    add_sides,
+    adds_nothing,
+    asks_which,
+    names_paper,
+    naming_sentence,
+    sides_left_out,
+)
 from rag.types import Answer, Citation
 
 MLTI = "Meta-Learning with Fewer Tasks through Task Interpolation"
@@ -71,3 +78,56 @@ def test_ask_names_the_paper_a_restating_answer_cited(fake_settings, llm):
     assert f'This is "{MLTI}" [1], which says: "' in a.text
     assert "we propose to augment the task set" in a.text  # the paper's own words, verbatim
     assert a.citations[0].title == MLTI
+
+
+# --- a comparison answered about one side only --------------------------------------------
+
+SAM = src(2, "Sharpness-Aware Minimization for Efficiently Improving Generalization",
+          "We introduce Sharpness-Aware Minimization (SAM), which minimizes loss value and loss "
+          "sharpness. We find that it improves generalization across benchmarks.")
+GAM = src(1, "Gradient Norm Aware Minimization Seeks First-Order Flatness",
+          "GAM seeks minima with uniformly small curvature across all directions.")
+CMP_Q = ("How does the flatness targeted by GAM differ from what Sharpness-Aware Minimization "
+         "minimizes?")
+
+
+def _cmp_answer(text: str) -> Answer:
+    for s in (GAM, SAM):
+        s.shown_to_llm = True
+    return Answer(question=CMP_Q, text=text, sources=[GAM, SAM],
+                  citations=[Citation(1, GAM.paper_id, GAM.title, "", GAM.number)])
+
+
+def test_a_named_side_the_answer_leaves_out_is_quoted_and_cited():
+    rare = {"sharpness aware minimization": 1}.get
+    a = _cmp_answer("GAM seeks minima with uniformly small curvature [1].")
+    sides = sides_left_out(a, CMP_Q, {"GAM"}, lambda p: rare(p, 9))
+    assert sides == [SAM]
+    added = add_sides(a, CMP_Q, sides)
+    assert added.startswith(f'"{SAM.title}" [2] says: "We introduce Sharpness-Aware Minimization')
+    assert a.text.endswith(added)
+    assert [(c.number, c.paper_id, c.source_number) for c in a.citations] == [
+        (1, GAM.paper_id, 1), (2, SAM.paper_id, 2)]
+
+
+def test_sides_need_a_comparison_two_named_papers_and_a_rare_name():
+    rare = {"sharpness aware minimization": 1}.get
+    a = _cmp_answer("GAM seeks minima with uniformly small curvature [1].")
+    # words of the title many papers write do not name one paper
+    assert sides_left_out(a, CMP_Q, {"GAM"}, lambda p: 40) == []
+    # not a comparison
+    assert sides_left_out(a, "What does GAM do, unlike Sharpness-Aware Minimization?", {"GAM"},
+                          lambda p: rare(p, 9)) == []
+    # both sides cited already
+    a.citations.append(Citation(2, SAM.paper_id, SAM.title, "", 2))
+    assert sides_left_out(a, CMP_Q, {"GAM"}, lambda p: rare(p, 9)) == []
+
+
+def test_ask_adds_the_side_a_comparison_answer_left_out(fake_settings, llm):
+    question = "How do MLTI and AutoClip differ in what they choose automatically?"
+    llm.enqueue("MLTI augments the task set through interpolation [2].")  # AutoClip is [1]
+    a = ask(question)
+    titles = [c.title for c in a.citations]
+    assert titles[0] == MLTI
+    assert titles[1].startswith("AutoClip: Adaptive Gradient Clipping")
+    assert '"AutoClip: Adaptive Gradient Clipping' in a.text and '[2] says: "' in a.text
