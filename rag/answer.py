@@ -22,6 +22,7 @@ from rag.llm import get_model
 # Re-exported: callers written against the single-module layout import these from here.
 from rag.messages import as_question, build_context, build_messages  # noqa: F401
 from rag.retrieval import (
+    paper_names,
     papers_mentioning,
     papers_writing,
     retrieve,
@@ -123,7 +124,8 @@ def ask_stream(
     # that detail is not given, whatever nearby number the model would offer for it.
     missing, about = (names.details_not_given(standalone, selected,
                                               unique_names(standalone, settings),
-                                              lambda n: papers_mentioning(n, settings))
+                                              lambda n: papers_mentioning(n, settings),
+                                              paper_names(settings))
                       if settings.refuse_unknown_names and not plan.earlier else ([], None))
     lead = refusals.detail_missing(missing, about) if missing and about else ""
     denial = (premises.denied(standalone, about or selected[0])

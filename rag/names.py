@@ -125,7 +125,8 @@ def asked_names(question: str) -> set[str]:
 
 
 def details_not_given(question: str, sources: Sequence[Source], unique: Collection[str] = (),
-                      frequency: Callable[[str], int] | None = None
+                      frequency: Callable[[str], int] | None = None,
+                      paper_names: Collection[str] = ()
                       ) -> tuple[list[str], Source | None]:
     """Names the question asks about that the paper it is about never writes.
 
@@ -137,7 +138,9 @@ def details_not_given(question: str, sources: Sequence[Source], unique: Collecti
     (a false premise, or a detail its abstract leaves out). Another shown paper that mentions
     KITTI in passing does not give PatchmatchNet's result. A name that is another shown
     paper's own (in its title, or in ``unique``: names the collection writes in one paper
-    only) is asked about in its own right ("How do A and B differ?"), so it does not count.
+    only), or the name a title of the collection gives its method (``paper_names``: "VeLO"
+    for "VeLO: Training …", shown or not), is asked about in its own right ("How do A and B
+    differ?"), so it does not count.
     Returns (those names, the paper the question is about); no names when no shown paper
     writes any of them: then the question is not about a named paper, and this check has
     nothing to say."""
@@ -158,8 +161,10 @@ def details_not_given(question: str, sources: Sequence[Source], unique: Collecti
         return [], None
     other_titles = [t for i, t in enumerate(titles) if i != best]
     others = [t for i, t in enumerate(texts) if i != best]
+    own = {normalised(n) for n in paper_names}
     missing = sorted(n for n in names - covered[best]
-                     if not any(_written(n, t) for t in other_titles)
+                     if normalised(n) not in own
+                     and not any(_written(n, t) for t in other_titles)
                      and not (n in unique and any(_written(n, t) for t in others)))
     return missing, sources[best]
 

@@ -357,6 +357,11 @@ def papers_mentioning(name: str, settings: Settings | None = None) -> int:
     return _index(settings or get_settings()).papers_mentioning(name)
 
 
+def paper_names(settings: Settings | None = None) -> set[str]:
+    """The names the collection's titles give their methods ("VeLO" for "VeLO: Training …")."""
+    return _index(settings or get_settings()).title_names
+
+
 def papers_writing(phrase: str, settings: Settings | None = None) -> int:
     """Number of indexed papers whose title or abstract writes ``phrase``, loosely (case,
     hyphens and spacing ignored: "few shot" is in "Few-Shot")."""

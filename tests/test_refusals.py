@@ -212,3 +212,25 @@ def test_checking_is_only_shown_when_the_judge_is_asked(fake_settings, llm):
     llm.enqueue(RESTATED.replace(" [1]", ""))
     assert "checking" not in statuses()
     assert not llm.replies
+
+
+def test_a_paper_of_the_collection_named_in_the_question_is_no_missing_detail():
+    from rag.names import details_not_given
+
+    mlti = src(1, "Meta-Learning with Fewer Tasks through Task Interpolation",
+               "By meta-learning with task interpolation (MLTI), we generate additional tasks.")
+    question = "How do MLTI and VeLO differ in what they learn?"
+    # VeLO's own paper was not shown: without the collection's names it reads as a detail
+    # the MLTI paper does not give; with them, it is the other side of a comparison.
+    assert details_not_given(question, [mlti])[0] == ["VeLO"]
+    assert details_not_given(question, [mlti], paper_names={"VeLO", "PQDiff"}) == ([], mlti)
+    # a name no title gives still counts ("… on KITTI?")
+    assert details_not_given("What accuracy does MLTI reach on KITTI?", [mlti],
+                             paper_names={"VeLO"})[0] == ["KITTI"]
+
+
+def test_ask_does_not_decline_a_comparison_with_a_paper_retrieval_left_out(fake_settings, llm):
+    llm.enqueue("MLTI augments the task set through interpolation [1].")
+    a = ask("How do MLTI and VeLO differ in what they learn?")
+    assert "does not mention VeLO" not in a.text
+    assert not a.refused
