@@ -122,8 +122,8 @@ def ask_stream(
 
     # A name the question asks about that the paper it is about never writes ("… on KITTI?"):
     # that detail is not given, whatever nearby number the model would offer for it.
-    missing, about = (names.details_not_given(standalone, selected,
-                                              unique_names(standalone, settings),
+    unique = unique_names(standalone, settings)
+    missing, about = (names.details_not_given(standalone, selected, unique,
                                               lambda n: papers_mentioning(n, settings),
                                               paper_names(settings))
                       if settings.refuse_unknown_names and not plan.earlier else ([], None))
@@ -202,16 +202,10 @@ def ask_stream(
             if pointed:
                 answer.text, answer.citations = pointed
     if not lead:
-        # "Yes, there is a method that … [1]" tells a reader nothing they did not ask: name the
-        # paper and quote it (rag/identify.py).
-        named = identify.naming_sentence(answer, standalone)
-        if named:
-            answer.text = f"{answer.text.rstrip()} {named}"
-            yield " " + named
-        # "How do A and B differ?" answered about A alone: B's own words, cited.
-        sides = identify.sides_left_out(answer, standalone, unique_names(standalone, settings),
-                                        lambda phrase: papers_writing(phrase, settings))
-        added = identify.add_sides(answer, standalone, sides) if sides else ""
+        # "Yes, there is a method that … [1]" names no paper; "How do A and B differ?" answered
+        # about A alone: the paper's, or B's, own words are added, cited (rag/identify.py).
+        added = identify.complete(answer, standalone, unique,
+                                  lambda phrase: papers_writing(phrase, settings))
         if added:
             yield " " + added
     if lead and about:

@@ -30,7 +30,7 @@ from rag.citations import (
     terms_in,
 )
 from rag.names import normalised
-from rag.quotes import quotes_for
+from rag.quotes import quote_text
 from rag.types import Answer, Citation, Source
 
 #: Words an answer uses to point at a paper rather than to say anything about it.
@@ -91,11 +91,8 @@ def naming_sentence(answer: Answer, question: str) -> str:
         return ""
     if not (asks_which(question) or all(adds_nothing(s, question) for s in claims)):
         return ""
-    quotes = quotes_for(question, src)
-    if not quotes:
-        return ""
-    quote = " ".join(q.strip() for q in quotes)
-    return f'This is "{src.title}" [{first.number}], which says: "{quote}"'
+    quote = quote_text(question, src)
+    return f'This is "{src.title}" [{first.number}], which says: "{quote}"' if quote else ""
 
 
 # "How do A and B differ?", "Compare A with B", "What does each …": more than one paper asked about.
@@ -155,14 +152,26 @@ def add_sides(answer: Answer, question: str, sides: list[Source]) -> str:
     next citation number; returns the text added ("" if none had a sentence to quote)."""
     added = []
     for src in sides:
-        quotes = quotes_for(question, src)
-        if not quotes:
+        quote = quote_text(question, src)
+        if not quote:
             continue
-        quote = " ".join(q.strip() for q in quotes)
         n = max(c.number for c in answer.citations) + 1
         answer.citations.append(Citation(n, src.paper_id, src.title, quote, src.number))
         added.append(f'"{src.title}" [{n}] says: "{quote}"')
-    text = " ".join(added)
+    return _append(answer, " ".join(added))
+
+
+def _append(answer: Answer, text: str) -> str:
     if text:
         answer.text = f"{answer.text.rstrip()} {text}"
     return text
+
+
+def complete(answer: Answer, question: str, unique: set[str],
+             frequency: Callable[[str], int]) -> str:
+    """Add to a checked answer what it leaves out (`naming_sentence`, then `sides_left_out`);
+    returns the text added, for a stream to send on ("" when nothing was)."""
+    named = _append(answer, naming_sentence(answer, question))
+    sides = sides_left_out(answer, question, unique, frequency)
+    added = add_sides(answer, question, sides) if sides else ""
+    return " ".join(t for t in (named, added) if t)

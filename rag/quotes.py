@@ -67,6 +67,12 @@ def quotes_for(sentence: str, source: Source) -> list[str]:
     return [s for _, s in sorted(picked)]
 
 
+def quote_text(text: str, source: Source) -> str:
+    """`quotes_for` as one string: ``source``'s sentences nearest ``text``, verbatim and
+    joined ("" when none shares a word with it)."""
+    return " ".join(q.strip() for q in quotes_for(text, source))
+
+
 def claims(answer: Answer) -> list[Claim]:
     """Every sentence of the answer's final text with the quotes of the papers it cites."""
     if answer.refused and not answer.citations or not answer.text.strip():

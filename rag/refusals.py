@@ -15,7 +15,7 @@ from collections.abc import Callable
 from rag.citations import is_non_answer, sentence_lines, strip_markers
 from rag.names import naming
 from rag.premises import Denial
-from rag.quotes import quotes_for
+from rag.quotes import quote_text
 from rag.types import Citation, Source
 
 NOT_GIVEN = "The papers in this collection don't give this."
@@ -24,10 +24,9 @@ NOT_GIVEN = "The papers in this collection don't give this."
 def _quoted(text: str, src: Source) -> tuple[str, Citation] | None:
     """``src``'s sentences nearest ``text``, verbatim and joined, with their citation as [1];
     None when none shares a word with it."""
-    quotes = quotes_for(text, src)
-    if not quotes:
+    quote = quote_text(text, src)
+    if not quote:
         return None
-    quote = " ".join(q.strip() for q in quotes)
     return quote, Citation(1, src.paper_id, src.title, quote, src.number)
 
 
