@@ -192,10 +192,18 @@ def ask_stream(
             # An abstention is not a yes: the refusal stands.
             rescued = refusals.restated(standalone, checked.unsupported, selected,
                                         checked.closest, lambda c, p: judge.verdict(c, p).p or 0.0)
+        # A comparison of papers the collection has: each side in its own words, not "the
+        # papers don't give this" with one of them as the closest.
+        sides = None if rescued or lead else refusals.each_says(
+            standalone, identify.compared(standalone, selected, unique,
+                                          lambda phrase: papers_writing(phrase, settings)))
         if rescued:
             answer.text, answer.citations = rescued
             # The judge read the draft against the paper and it held: nothing to flag.
             answer.refused, answer.unsupported = False, []
+        elif sides:
+            answer.text, answer.citations = sides
+            answer.refused = False  # the withheld draft stays in `unsupported`
         else:
             pointed = refusals.not_given(standalone, checked.unsupported, selected,
                                          checked.closest)

@@ -133,18 +133,36 @@ def named_in(question: str, source: Source, unique: set[str],
                for run in _title_runs(source.title, question))
 
 
+def _joined(a: str, b: str, question: str) -> bool:
+    """"A and B", "A, B", "A or B", "A vs B": two names asked about side by side (not "What FID
+    does PQDiff reach on Places2?", where one is a dataset of the other)."""
+    return re.search(rf"(?<!\w){re.escape(a)}(?:'s)?\s*(?:,|and|or|vs\.?|versus)\s+"
+                     rf"(?:the\s+)?{re.escape(b)}(?!\w)", question) is not None
+
+
+def compared(question: str, sources: list[Source], unique: set[str],
+             frequency: Callable[[str], int]) -> list[Source]:
+    """The shown papers a comparison question names, in rank order; empty unless it names two
+    or more of them: by names only they write ("What do WSC-swap and ReliableSwap use …?"), or
+    also by their titles' words when it asks to compare ("compare", "differ", "both", "each")."""
+    shown = [s for s in sources if s.shown_to_llm]
+    named = []
+    if any(_joined(a, b, question) for a in unique for b in unique if a != b):
+        named = [s for s in shown if named_in(question, s, unique, lambda _: 1 << 30)]
+    if len(named) < 2 and _COMPARES.search(question):
+        named = [s for s in shown if named_in(question, s, unique, frequency)]
+    return named if len(named) >= 2 else []
+
+
 def sides_left_out(answer: Answer, question: str, unique: set[str],
                    frequency: Callable[[str], int]) -> list[Source]:
     """The shown papers a comparison question names that the answer does not cite (empty
     when the question names fewer than two shown papers or the answer was refused)."""
-    if answer.refused or not answer.citations or not _COMPARES.search(question):
-        return []
-    named = [s for s in answer.sources
-             if s.shown_to_llm and named_in(question, s, unique, frequency)]
-    if len(named) < 2:
+    if answer.refused or not answer.citations:
         return []
     cited = {c.paper_id for c in answer.citations}
-    return [s for s in named if s.paper_id not in cited]
+    return [s for s in compared(question, answer.sources, unique, frequency)
+            if s.paper_id not in cited]
 
 
 def add_sides(answer: Answer, question: str, sides: list[Source]) -> str:

@@ -53,6 +53,23 @@ def detail_missing(names: list[str], source: Source) -> str:
     return f'"{source.title}" does not mention {listed}, so the papers here don\'t give this.'
 
 
+def each_says(question: str, papers: list[Source]) -> tuple[str, list[Citation]] | None:
+    """For a comparison whose drafted answer did not hold: each paper the question names, in
+    its own words nearest the question, cited [1], [2], … — the reader still gets both sides,
+    and nothing unchecked is said. None when fewer than two have a sentence to quote."""
+    parts: list[str] = []
+    cites: list[Citation] = []
+    for src in papers:
+        quote = quote_text(question, src)
+        if quote:
+            n = len(cites) + 1
+            cites.append(Citation(n, src.paper_id, src.title, quote, src.number))
+            parts.append(f'"{src.title}" [{n}] says: "{quote}"')
+    if len(cites) < 2:
+        return None
+    return "In each paper's own words: " + " ".join(parts), cites
+
+
 def premise_denied(question: str, denial: Denial) -> tuple[str, list[Citation]]:
     """The answer to a question whose premise its paper denies (`rag.premises.denied`): the
     paper's denying sentence, verbatim, then its sentences nearest the question if they add

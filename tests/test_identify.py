@@ -8,6 +8,7 @@ from rag.identify import (
     add_sides,
     adds_nothing,
     asks_which,
+    compared,
     names_paper,
     naming_sentence,
     sides_left_out,
@@ -131,3 +132,26 @@ def test_ask_adds_the_side_a_comparison_answer_left_out(fake_settings, llm):
     assert titles[0] == MLTI
     assert titles[1].startswith("AutoClip: Adaptive Gradient Clipping")
     assert '"AutoClip: Adaptive Gradient Clipping' in a.text and '[2] says: "' in a.text
+
+
+def test_two_names_side_by_side_make_a_comparison_without_a_cue_word():
+    for s in (GAM, SAM):
+        s.shown_to_llm = True
+    never = lambda p: 40  # noqa: E731 - no title words name a paper here
+    assert compared("What do GAM and SAM each seek?", [GAM, SAM], {"GAM", "SAM"}, never) == [
+        GAM, SAM]
+    assert compared("What strategies do GAM and SAM use?", [GAM, SAM], {"GAM", "SAM"},
+                    never) == [GAM, SAM]
+    # a name and a dataset of another paper, not side by side: not a comparison
+    assert compared("What loss does GAM reach on SAM?", [GAM, SAM], {"GAM", "SAM"},
+                    never) == []
+
+
+def test_ask_answers_a_comparison_whose_draft_failed_with_each_papers_words(fake_settings, llm):
+    llm.enqueue("They differ in 97% of the 412 zebra benchmarks [1].")  # nothing of it holds
+    a = ask("How do MLTI and AutoClip differ in what they choose automatically?")
+    assert not a.refused
+    assert a.text.startswith("In each paper's own words: ")
+    assert {c.title for c in a.citations} == {
+        MLTI, "AutoClip: Adaptive Gradient Clipping for Source Separation Networks"}
+    assert "97%" not in a.text and any("97%" in u for u in a.unsupported)
