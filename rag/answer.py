@@ -202,8 +202,10 @@ def ask_stream(
             # The judge read the draft against the paper and it held: nothing to flag.
             answer.refused, answer.unsupported = False, []
         elif sides:
+            # Only the papers' own sentences are shown: nothing to flag (the draft is in
+            # raw_text).
             answer.text, answer.citations = sides
-            answer.refused = False  # the withheld draft stays in `unsupported`
+            answer.refused, answer.unsupported = False, []
         else:
             pointed = refusals.not_given(standalone, checked.unsupported, selected,
                                          checked.closest)
