@@ -19,6 +19,7 @@ from rag.quotes import quote_text
 from rag.types import Citation, Source
 
 NOT_GIVEN = "The papers in this collection don't give this."
+PREMISE_DENIED = "The question's premise does not hold:"
 
 
 def _quoted(text: str, src: Source) -> tuple[str, Citation] | None:
@@ -75,7 +76,7 @@ def premise_denied(question: str, denial: Denial) -> tuple[str, list[Citation]]:
     paper's denying sentence, verbatim, then its sentences nearest the question if they add
     anything. All of it is the paper's own text, cited as [1]."""
     src, said = denial.source, denial.sentence
-    text = f'The question\'s premise does not hold: "{src.title}" [1] says: "{said}"'
+    text = f'{PREMISE_DENIED} "{src.title}" [1] says: "{said}"'
     quoted = _quoted(question, src)
     if quoted and said not in quoted[0]:
         text += f' It also says: "{quoted[0]}"'

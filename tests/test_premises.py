@@ -51,6 +51,10 @@ def test_ask_declines_a_denied_premise_with_the_papers_sentence_before_the_llm(f
     assert "does not require large batches" in a.text
     assert a.citations[0].title.startswith("Barlow Twins: Self-Supervised")
     assert llm.history == []  # the model was not asked to explain a false premise
+    from ui import format as fmt
+
+    # the page says the paper answers otherwise, not that the papers lack it
+    assert fmt.answer_markdown(a).startswith("**The paper says otherwise.** The question's")
 
 
 def test_the_setting_turns_it_off(fake_settings, llm, monkeypatch):

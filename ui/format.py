@@ -19,6 +19,7 @@ from typing import Any
 
 from rag import render
 from rag.citations import sentence_lines, strip_markers
+from rag.refusals import PREMISE_DENIED
 from rag.types import Answer, Paper, Source
 
 # Symbols from fonts every system has (emoji fonts are missing on many Linux desktops).
@@ -86,7 +87,10 @@ def answer_markdown(answer: Answer) -> str:
         return f"**Not in these papers.** {md_escape(answer.text)}{searched}"
     if answer.refused:  # "not given", with what the closest paper does say, cited
         body = mark_unsupported(answer.text, answer.unsupported)[0]
-        return f"**Not in these papers.** {body}\n\n{_cited_line(answer)}"
+        # A denied premise is not missing from the papers: the paper says the opposite.
+        label = ("The paper says otherwise." if answer.text.startswith(PREMISE_DENIED)
+                 else "Not in these papers.")
+        return f"**{label}** {body}\n\n{_cited_line(answer)}"
     body, missing = mark_unsupported(answer.text, answer.unsupported)
     notes = []
     if answer.unsupported:
