@@ -206,6 +206,7 @@ def ask_stream(
             # raw_text).
             answer.text, answer.citations = sides
             answer.refused, answer.unsupported = False, []
+            answer.flagged_numbers, answer.flagged_terms = [], []
         else:
             pointed = refusals.not_given(standalone, checked.unsupported, selected,
                                          checked.closest)

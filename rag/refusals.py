@@ -65,10 +65,11 @@ def each_says(question: str, papers: list[Source]) -> tuple[str, list[Citation]]
         if quote:
             n = len(cites) + 1
             cites.append(Citation(n, src.paper_id, src.title, quote, src.number))
-            parts.append(f'"{src.title}" [{n}] says: "{quote}"')
+            parts.append(f'- "{src.title}" [{n}] says: "{quote}"')
     if len(cites) < 2:
         return None
-    return "In each paper's own words: " + " ".join(parts), cites
+    # One line a paper, so each quote is its own claim with its own evidence card.
+    return "\n".join(["In each paper's own words:", *parts]), cites
 
 
 def premise_denied(question: str, denial: Denial) -> tuple[str, list[Citation]]:

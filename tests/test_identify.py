@@ -151,8 +151,11 @@ def test_ask_answers_a_comparison_whose_draft_failed_with_each_papers_words(fake
     llm.enqueue("They differ in 97% of the 412 zebra benchmarks [1].")  # nothing of it holds
     a = ask("How do MLTI and AutoClip differ in what they choose automatically?")
     assert not a.refused
-    assert a.text.startswith("In each paper's own words: ")
+    assert a.text.startswith("In each paper's own words:\n- \"")
+    assert len(a.text.splitlines()) == 3  # one line a paper: a claim and a card each
+    assert [len(c.quotes) for c in a.claims] == [1, 1]
     assert {c.title for c in a.citations} == {
         MLTI, "AutoClip: Adaptive Gradient Clipping for Source Separation Networks"}
     assert "97%" not in a.text and "97%" in a.raw_text
-    assert a.unsupported == []  # the page must not flag the papers' own sentences
+    # the page must not flag the papers' own sentences, nor the draft's numbers
+    assert a.unsupported == [] and a.flagged_numbers == [] and a.flagged_terms == []
