@@ -50,3 +50,7 @@ class ModelNotPrepared(RagError):
 class EmbeddingUnavailable(RagError):
     """The embedding model cannot be used: an endpoint is down, slow, failing or returns
     vectors that do not fit the index."""
+
+
+class PortInUse(RagError):
+    """A server cannot listen on its port: another program (often an earlier `rag ui`) has it."""

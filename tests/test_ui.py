@@ -281,6 +281,18 @@ def test_launch_binds_locally_never_shares_and_uses_auth(fake_settings, monkeypa
     assert seen["server_port"] == 7860 and seen["auth"] == ("alice", "secret")
 
 
+def test_a_taken_port_is_a_clear_error_not_a_traceback(fake_settings):
+    from rag.errors import PortInUse
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(PortInUse, match=f"Port {port} .* RAG_UI_PORT"):
+            ui.launch(fake_settings.with_overrides(ui_port=port), prevent_thread_lock=True,
+                      quiet=True)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -30,6 +30,7 @@ import gradio as gr
 
 import rag
 from rag import warmup
+from rag.errors import PortInUse
 from rag.memory import limit_arenas
 from rag.settings import RETRIEVAL_MODES, Settings, get_settings
 from rag.types import Paper
@@ -390,7 +391,12 @@ def launch(settings: Settings | None = None, **kwargs) -> gr.Blocks:
     # Gradio's own banner suggests `share=True`, which this app never does; say what is true.
     announce = not options.get("quiet", False)
     options["quiet"] = True
-    app.launch(prevent_thread_lock=True, **options)
+    try:
+        app.launch(prevent_thread_lock=True, **options)
+    except OSError as e:  # Gradio's "Cannot find empty port": say what to do, not a traceback
+        raise PortInUse(
+            f"Port {options['server_port']} on {options['server_name']} is taken (is another "
+            "`rag ui` still running?). Stop it, or set RAG_UI_PORT to a free port.") from e
     if announce:
         where = ("this machine only" if settings.ui_host in {"127.0.0.1", "localhost"}
                  else f"listening on {settings.ui_host}")
