@@ -123,6 +123,10 @@ def ask_stream(
     # A name the question asks about that the paper it is about never writes ("… on KITTI?"):
     # that detail is not given, whatever nearby number the model would offer for it.
     unique = unique_names(standalone, settings)
+
+    def writing(phrase: str) -> int:  # how many papers write a phrase (rag/identify.py)
+        return papers_writing(phrase, settings)
+
     missing, about = (names.details_not_given(standalone, selected, unique,
                                               lambda n: papers_mentioning(n, settings),
                                               paper_names(settings))
@@ -195,8 +199,7 @@ def ask_stream(
         # A comparison of papers the collection has: each side in its own words, not "the
         # papers don't give this" with one of them as the closest.
         sides = None if rescued or lead else refusals.each_says(
-            standalone, identify.compared(standalone, selected, unique,
-                                          lambda phrase: papers_writing(phrase, settings)))
+            standalone, identify.compared(standalone, selected, unique, writing))
         if rescued:
             answer.text, answer.citations = rescued
             # The judge read the draft against the paper and it held: nothing to flag.
@@ -215,8 +218,7 @@ def ask_stream(
     if not lead:
         # "Yes, there is a method that … [1]" names no paper; "How do A and B differ?" answered
         # about A alone: the paper's, or B's, own words are added, cited (rag/identify.py).
-        added = identify.complete(answer, standalone, unique,
-                                  lambda phrase: papers_writing(phrase, settings))
+        added = identify.complete(answer, standalone, unique, writing)
         if added:
             yield " " + added
     if lead and about:

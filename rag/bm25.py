@@ -31,15 +31,15 @@ class BM25:
 
         self.ids = [c.id for c in chunks]
         self.stemmer = Stemmer.Stemmer("english")
-        corpus = bm25s.tokenize([f"title: {c.title}\n\n{c.text}" for c in chunks],
-                                stopwords="english", stemmer=self.stemmer,
+        # Kept for the phrase index (`pairs`), built from the same texts on first use.
+        self._texts = [f"title: {c.title}\n\n{c.text}" for c in chunks]
+        corpus = bm25s.tokenize(self._texts, stopwords="english", stemmer=self.stemmer,
                                 token_pattern=self.TOKENS, show_progress=False)
         self.index = bm25s.BM25()
         self.index.index(corpus, show_progress=False)
         self.stop = set(bm25s.stopwords.STOPWORDS_EN)
         # Phrases (`phrase_scores`) are indexed on first use: off by default, and the second
         # index costs start-up time a `rag retrieve` would otherwise not pay.
-        self._texts = [f"title: {c.title}\n\n{c.text}" for c in chunks]
         self._papers = list({c.paper_id: f"{c.title}. {c.abstract}" for c in chunks}.values())
 
     @cached_property

@@ -64,6 +64,7 @@ class _Index:
             )
         self.fingerprint = store.fingerprint(coll)
         self._with: dict[str, frozenset[str]] = {}
+        self._writing: dict[str, int] = {}
         titles = {c.paper_id: c.title for c in self.chunks.values()}
         abstracts = {c.paper_id: f"{c.title} {c.abstract}" for c in self.chunks.values()}
         self.normalised_papers = [normalised(t) for t in abstracts.values()]
@@ -105,6 +106,14 @@ class _Index:
 
     def papers_mentioning(self, name: str) -> int:
         return len(self.papers_with(name))
+
+    def papers_writing(self, phrase: str) -> int:
+        """Papers whose title or abstract writes ``phrase`` loosely (`normalised`); cached,
+        as `papers_with`: a comparison question asks it for every run of every title."""
+        text = normalised(phrase)
+        if text not in self._writing:
+            self._writing[text] = sum(text in t for t in self.normalised_papers)
+        return self._writing[text]
 
     def unique_names(self, question: str) -> set[str]:
         """Names in the question (acronyms, coined words, titles' names) found in one paper."""
@@ -365,8 +374,7 @@ def paper_names(settings: Settings | None = None) -> set[str]:
 def papers_writing(phrase: str, settings: Settings | None = None) -> int:
     """Number of indexed papers whose title or abstract writes ``phrase``, loosely (case,
     hyphens and spacing ignored: "few shot" is in "Few-Shot")."""
-    text = normalised(phrase)
-    return sum(text in t for t in _index(settings or get_settings()).normalised_papers)
+    return _index(settings or get_settings()).papers_writing(phrase)
 
 
 def unique_names(question: str, settings: Settings | None = None) -> set[str]:
