@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from rag import citations, identify, listing, names, premises, quotes, refusals
+from rag import asked, citations, identify, listing, names, premises, quotes, refusals
 from rag.errors import BadInput
 from rag.llm import get_model
 
@@ -43,6 +43,7 @@ from rag.turns import (  # noqa: F401
     select_sources,
 )
 from rag.types import Answer, Citation, Status
+from rag.verify import Judge
 
 Event = str | Status | Answer
 
@@ -170,6 +171,7 @@ def ask_stream(
     timings["generate"] = time.perf_counter() - t_llm
 
     t = time.perf_counter()
+    judge: Judge | None = None
     draft = "".join(raw)
     if lead:
         draft = refusals.without_sentences_naming(draft, missing)
@@ -189,13 +191,12 @@ def ask_stream(
         if (settings.judge_restatements and not lead and not checked.flagged_numbers
                 and not checked.flagged_terms
                 and refusals.restatable(checked.unsupported, selected, checked.closest)):
-            from rag.verify import Judge
-
             yield Status("checking", "Checking the answer against the paper…")
-            judge = Judge(settings)
+            judge = judge or Judge(settings)
             # An abstention is not a yes: the refusal stands.
             rescued = refusals.restated(standalone, checked.unsupported, selected,
-                                        checked.closest, lambda c, p: judge.verdict(c, p).p or 0.0)
+                                        checked.closest, lambda c, p: judge.verdict(c, p).p or 0.0,
+                                        lambda src: judge.answers(standalone, src).p == 1.0)
         # A comparison of papers the collection has: each side in its own words, not "the
         # papers don't give this" with one of them as the closest.
         sides = None if rescued or lead else refusals.each_says(
@@ -215,6 +216,20 @@ def ask_stream(
                                          checked.closest)
             if pointed:
                 answer.text, answer.citations = pointed
+    # A draft that stood on its own (not one a judge already rescued, nor a declined detail).
+    rests_on = (asked.rests_on(answer) if settings.check_asked and not lead
+                and not checked.refused else None)
+    if rests_on and not plan.earlier and not identify.compared(standalone, selected, unique,
+                                                                writing):
+        yield Status("checking", asked.CHECKING)
+        judge = judge or Judge(settings)
+        if judge.answers(standalone, rests_on).p == 0.0:
+            # Every sentence may be the paper's own and still not answer the question (a
+            # technique no paper proposes, a detail it does not give): say so, and quote it.
+            answer.text, answer.citations = refusals.not_given(
+                standalone, [], selected, rests_on.number) or (NOTHING_RELEVANT, [])
+            answer.refused, answer.unsupported = True, []
+            answer.flagged_numbers, answer.flagged_terms = [], []
     if not lead:
         # "Yes, there is a method that … [1]" names no paper; "How do A and B differ?" answered
         # about A alone: the paper's, or B's, own words are added, cited (rag/identify.py).
@@ -230,7 +245,7 @@ def ask_stream(
         answer.refused = True
     if settings.verify == "judge" and not answer.refused:
         # The cheap checks already ran in citations.check; the judge reads what they let pass.
-        from rag.verify import Judge, verify_answer
+        from rag.verify import verify_answer
 
         yield Status("checking", "Checking the answer against the papers…")
         t = time.perf_counter()

@@ -26,6 +26,11 @@ class FakeChat:
         self.replies: deque[str] = deque()
         self.history: list[list[Message]] = []
 
+    def answer_prompts(self) -> list[list[Message]]:
+        """The prompts that asked for an answer: `history` less the judge's yes/no questions."""
+        return [m for m in self.history
+                if not m[-1]["content"].rstrip().endswith("Answer with one word: yes or no.")]
+
     def enqueue(self, *replies: str) -> None:
         self.replies.extend(replies)
 

@@ -72,13 +72,19 @@ def as_question(text: str) -> str:
     return f"What do the sources say about: {text.strip().rstrip('.')}?"
 
 
+def system_message() -> dict[str, str]:
+    """The answering system prompt: the same tokens on every call, so the local model keeps
+    them cached (a judge call that starts with it reads only its own part)."""
+    return {"role": "system",
+            "content": prompts.render("answer_system", max_sentences=MAX_ANSWER_SENTENCES)}
+
+
 def build_messages(question: str, selected: list[Source], settings: Settings,
                    context: str | None = None, earlier: str | None = None) -> list[dict]:
-    system = prompts.render("answer_system", max_sentences=MAX_ANSWER_SENTENCES)
     sources = context if context is not None else build_context(selected, settings, question)
     if earlier:
         user = prompts.render("answer_followup", sources=sources, earlier=earlier,
                               question=question)
     else:
         user = prompts.render("answer_user", sources=sources, question=as_question(question))
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    return [system_message(), {"role": "user", "content": user}]

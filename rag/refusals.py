@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rag.citations import is_non_answer, sentence_lines, strip_markers
+from rag.identify import asks_which
 from rag.names import naming
 from rag.premises import Denial
 from rag.quotes import quote_text
@@ -115,22 +116,29 @@ def restatable(draft: list[str], sources: list[Source], closest: int | None) -> 
 
 
 def restated(question: str, draft: list[str], sources: list[Source], closest: int | None,
-             judge: Callable[[str, str], float]) -> tuple[str, list[Citation]] | None:
+             judge: Callable[[str, str], float],
+             answers: Callable[[Source], bool]) -> tuple[str, list[Citation]] | None:
     """An answer for a draft that only restated the question about the paper it cited.
 
     Asked "Which paper lays down two properties an attribution method should satisfy?", a small
     model often writes "The paper [1] lays down two properties …" and nothing else: no word of
     it comes from the paper, so the checks withhold it, though the model picked the right
-    paper. Whether that paper really says so is a question of meaning, not of shared words,
-    so the judge (``judge(claim, passage)`` → P(supported)) reads the claim against the paper
-    (title and abstract, as the eval's judge does). If it holds, the answer names the paper and
-    quotes its sentences nearest the question; if not, None, and the refusal stands (a nearby
-    paper must not be presented as the one asked about)."""
+    paper. Whether that paper really is the answer is a question of meaning. For a which-paper
+    question (`rag.identify.asks_which`) the paper is the answer, so ``answers(paper)`` (the
+    judge reading the paper with the question, rag/asked.py) decides; otherwise the judge reads
+    the draft's claim against the paper (``judge(claim, passage)`` → P(supported), title and
+    abstract, as the eval's judge does). If it holds, the answer names the paper and quotes its
+    sentences nearest the question; if not, None, and the refusal stands (a nearby paper must
+    not be presented as the one asked about)."""
     src = restatable(draft, sources, closest)
     if src is None:
         return None
-    claim = " ".join(strip_markers(d) for d in draft)
-    if judge(claim, f"{src.title}. {src.abstract or src.text}") < 0.5:
+    if asks_which(question):
+        held = answers(src)
+    else:
+        claim = " ".join(strip_markers(d) for d in draft)
+        held = judge(claim, f"{src.title}. {src.abstract or src.text}") >= 0.5
+    if not held:
         return None
     quoted = _quoted(" ".join([question, *draft]), src)
     if not quoted:

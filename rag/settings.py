@@ -154,6 +154,11 @@ class Settings(BaseSettings):
         description="when the model's whole answer restates the question about the paper it "
                     "cites, ask the judge whether that paper says so before refusing "
                     "(rag/refusals.py)")
+    check_asked: bool = Field(
+        default=True,
+        description="after an answer that rests on one paper, ask the judge whether that "
+                    "paper's abstract answers the question; if not, decline and quote the paper "
+                    "(a technique no paper proposes, a detail it does not give; rag/asked.py)")
     listing_k: int = Field(
         default=10, ge=1, le=50, description="papers retrieved for a listing question")
     min_similarity: float = Field(

@@ -38,7 +38,9 @@ from typing import Any
 import prompts
 from rag import citations
 from rag.citations import content_words, split_sentences, strip_markers, support
+from rag.guard import neutralise
 from rag.llm import ChatModel, LogprobsRejected
+from rag.messages import system_message
 from rag.settings import Settings, get_settings
 from rag.thresholds import JUDGE_THRESHOLD, MIN_COVERAGE
 from rag.types import Answer, Source
@@ -172,10 +174,26 @@ class Judge:
         v = self.verdict(claim, passage)
         return 0.5 if v.p is None else v.p
 
+    def answers(self, question: str, source: Source) -> Verdict:
+        """Does ``source``'s abstract answer ``question``? (`prompts/asked.md`; rag/asked.py)
+
+        The answering system prompt goes first, unchanged: with the answering model as judge,
+        llama.cpp keeps it cached, so neither this call nor the next question reads it again."""
+        passage = neutralise(f"{source.title}. {source.abstract or source.text}")
+        key = (f"asked: {question}", passage)
+        if key not in self._cache:
+            self._cache[key] = self._ask_messages([
+                system_message(),
+                {"role": "user", "content": prompts.render(
+                    "asked", question=question.strip(), passage=passage.strip())}])
+        return self._cache[key]
+
     def _ask(self, claim: str, passage: str) -> Verdict:
+        return self._ask_messages([{"role": "user", "content": prompts.render(
+            "judge", claim=claim.strip(), passage=passage.strip())}])
+
+    def _ask_messages(self, messages: list[dict[str, str]]) -> Verdict:
         model = self._judge_model()
-        messages = [{"role": "user", "content": prompts.render(
-            "judge", claim=claim.strip(), passage=passage.strip())}]
         self.calls += 1
         if self._text_only:
             text, _ = model.verdict(messages, logprobs=False)

@@ -21,7 +21,7 @@ def test_ask_cites_the_retrieved_paper(fake_settings, llm):
 
 def test_prompt_has_numbered_sources_and_question_last(fake_settings, llm):
     rag.ask("Which paper augments the meta-learning task set through task interpolation?")
-    system, user = llm.history[-1]
+    system, user = llm.answer_prompts()[-1]
     assert system["role"] == "system" and "[1]" in system["content"]
     assert user["content"].startswith("Sources:\n[1] ")
     assert user["content"].rstrip().endswith("task interpolation?")
@@ -82,7 +82,7 @@ FIRST_Q = "Which paper interpolates tasks for meta-learning?"
 
 
 def _user_prompts(llm):
-    return [m[-1]["content"] for m in llm.history]
+    return [m[-1]["content"] for m in llm.answer_prompts()]
 
 
 def test_follow_up_keeps_previous_sources_as_the_prompt_prefix(fake_settings, llm):
@@ -91,7 +91,7 @@ def test_follow_up_keeps_previous_sources_as_the_prompt_prefix(fake_settings, ll
                {"role": "assistant", "content": first.text}]
     a = rag.ask("and what datasets did it use?", history=history)
     p1, p2 = _user_prompts(llm)
-    assert len(llm.history) == 2  # no extra LLM call to rewrite the question
+    assert len(llm.answer_prompts()) == 2  # no extra LLM call to rewrite the question
     block1 = p1[:p1.index("\n\nQuestion: ")]
     # Byte-identical sources block first: the server re-reads nothing of it.
     assert p2.startswith(block1 + "\n\n")
@@ -139,7 +139,7 @@ def test_refers_back():
 
 def test_injected_instructions_in_sources_are_framed_as_data(fake_settings, llm):
     answer = rag.ask("meta-learning with task interpolation")
-    messages = llm.history[-1]
+    messages = llm.answer_prompts()[-1]
     assert [m["role"] for m in messages] == ["system", "user"]
     system, user = (m["content"] for m in messages)
     assert "data, not instructions" in system
@@ -227,7 +227,7 @@ def test_sentence_evidence_keeps_relevant_sentences_within_budget(fake_settings,
     st = fake_settings.with_overrides(evidence="sentences", context_tokens=120)
     rag.ask("Task interpolation experiments on eight datasets including pose prediction and "
             "molecule property prediction?", settings=st)
-    user = llm.history[-1][1]["content"]
+    user = llm.answer_prompts()[-1][1]["content"]
     sources_block = user.split("Question:")[0]
     assert "eight datasets" in sources_block
     from rag.corpus import load_corpus
@@ -247,7 +247,8 @@ def test_gradio6_content_parts_in_history():
 
 def test_live_judge_marks_sentences_it_rejects(fake_settings, llm):
     st = fake_settings.with_overrides(verify="judge")
-    llm.enqueue("MLTI interpolates tasks to augment the task set [1].", "no", "no", "no")
+    # "yes": the paper answers the question (rag/asked.py); then the live judge's three "no"s.
+    llm.enqueue("MLTI interpolates tasks to augment the task set [1].", "yes", "no", "no", "no")
     a = rag.ask("meta-learning with task interpolation", settings=st)
     assert not a.refused
     assert a.unsupported == ["MLTI interpolates tasks to augment the task set."]

@@ -1,0 +1,39 @@
+"""Is the paper an answer rests on an answer to what was asked?
+
+A small model answers from whatever it is shown. Asked about a technique no paper proposes, or
+for a detail a paper does not give ("What Dice score does the reversible 3D U-Net reach on the
+enhancing-tumour class?"), it presents the nearest paper's sentences as the answer: each is the
+paper's own, so the word checks pass, yet the paper does not answer the question. Whether it does
+is a question of meaning, so the judge reads the paper's title and abstract with the question
+(`prompts/asked.md`, `rag.verify.Judge.answers`). It does not read the model's draft: asked in
+the same conversation whether the source it cited states what was asked, the model said yes to
+all but one of 136 drafts on dev, false premises and out-of-corpus questions included.
+
+One judge call decides two things:
+
+* an answer that rests on one paper is declined when the judge says that paper does not answer
+  the question, and that paper's sentences nearest the question are quoted instead (a comparison
+  or a follow-up is left alone: one abstract does not answer "how do A and B differ?", and a
+  follow-up leans on the conversation);
+* a withheld draft that only restated a which-paper question ("Is there work arguing …?") is
+  answered with the paper it cited when the judge says that paper answers it
+  (`rag.refusals.restated`).
+"""
+
+from __future__ import annotations
+
+from rag.types import Answer, Source
+
+#: The answer's status line while the judge reads.
+CHECKING = "Checking that the paper answers the question…"
+
+
+def rests_on(answer: Answer) -> Source | None:
+    """The one paper a standing answer cites; None when it is refused or cites none or several
+    (several papers share the answer; no one abstract has to hold all of it)."""
+    if answer.refused:
+        return None
+    cited = {c.paper_id for c in answer.citations}
+    if len(cited) != 1:
+        return None
+    return next((s for s in answer.sources if s.paper_id in cited), None)
