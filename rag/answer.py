@@ -171,7 +171,7 @@ def ask_stream(
     timings["generate"] = time.perf_counter() - t_llm
 
     t = time.perf_counter()
-    judge: Judge | None = None
+    judge = Judge(settings)  # asks the model only when a check below needs it; caches verdicts
     draft = "".join(raw)
     if lead:
         draft = refusals.without_sentences_naming(draft, missing)
@@ -192,7 +192,6 @@ def ask_stream(
                 and not checked.flagged_terms
                 and refusals.restatable(checked.unsupported, selected, checked.closest)):
             yield Status("checking", "Checking the answer against the paper…")
-            judge = judge or Judge(settings)
             # An abstention is not a yes: the refusal stands.
             rescued = refusals.restated(standalone, checked.unsupported, selected,
                                         checked.closest, lambda c, p: judge.verdict(c, p).p or 0.0,
@@ -222,7 +221,6 @@ def ask_stream(
     if rests_on and not plan.earlier and not identify.compared(standalone, selected, unique,
                                                                 writing):
         yield Status("checking", asked.CHECKING)
-        judge = judge or Judge(settings)
         if judge.answers(standalone, rests_on).p == 0.0:
             # Every sentence may be the paper's own and still not answer the question (a
             # technique no paper proposes, a detail it does not give): say so, and quote it.
@@ -249,7 +247,7 @@ def ask_stream(
 
         yield Status("checking", "Checking the answer against the papers…")
         t = time.perf_counter()
-        v = verify_answer(answer, Judge(settings), claims=False)
+        v = verify_answer(answer, judge, claims=False)
         answer.unsupported = list(dict.fromkeys(answer.unsupported + v.unsupported))
         timings["verify"] = time.perf_counter() - t
     answer.claims = quotes.claims(answer)
