@@ -7,7 +7,9 @@ paper's own, so the word checks pass, yet the paper does not answer the question
 is a question of meaning, so the judge reads the paper's title and abstract with the question
 (`prompts/asked.md`, `rag.verify.Judge.answers`). It does not read the model's draft: asked in
 the same conversation whether the source it cited states what was asked, the model said yes to
-all but one of 136 drafts on dev, false premises and out-of-corpus questions included.
+all 149 of its dev drafts, the 22 false premises and 15 out-of-corpus questions among them.
+Reading the abstract with the question instead, the same model said no for 27 of those 37, and
+for 2 of the 90 fact and paraphrase answers that cited the right paper.
 
 One judge call decides two things:
 
