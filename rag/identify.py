@@ -8,7 +8,10 @@ the paper nor what it calls things (conjugate gradients, Poisson equations). Whe
 asks which paper or method it is and the answer does not name the paper it cites, or when no
 sentence of the answer says anything the question did not, the answer gains one sentence: the
 cited paper's title and its sentences nearest the question, verbatim, so nothing unchecked is
-added.
+added. The sentences nearest a paraphrased question are often the problem the paper states, in
+the question's words, so the paper's own sentence on what it proposes ("We propose …") is quoted
+with them; and a which-paper answer that names the paper but describes it in the question's
+words gains that sentence alone.
 
 A comparison has the same gap one paper over: asked how A and B differ, the model often
 describes A and drops B although B's evidence was in the prompt. Each paper the question names
@@ -30,7 +33,7 @@ from rag.citations import (
     terms_in,
 )
 from rag.names import normalised
-from rag.quotes import quote_text
+from rag.quotes import contribution, naming_quote, quote_text
 from rag.types import Answer, Citation, Source
 
 #: Words an answer uses to point at a paper rather than to say anything about it.
@@ -91,8 +94,28 @@ def naming_sentence(answer: Answer, question: str) -> str:
         return ""
     if not (asks_which(question) or all(adds_nothing(s, question) for s in claims)):
         return ""
-    quote = quote_text(question, src)
+    quote = naming_quote(question, src)
     return f'This is "{src.title}" [{first.number}], which says: "{quote}"' if quote else ""
+
+
+#: What the paper's sentence on its contribution must add to an answer to be worth quoting.
+MIN_CONTRIBUTION_WORDS = 3
+
+
+def contribution_sentence(answer: Answer, question: str) -> str:
+    """For a which-paper question whose answer names the paper: the paper's own sentence on
+    what it proposes ('"<title>" [n] says: "We propose …"') when it adds at least
+    `MIN_CONTRIBUTION_WORDS` words to the answer; "" otherwise. The model tends to describe the
+    paper in the question's words; the reader asked in order to learn the paper's."""
+    if answer.refused or not answer.citations or not asks_which(question):
+        return ""
+    first = answer.citations[0]
+    src = next((s for s in answer.sources if s.paper_id == first.paper_id), None)
+    own = contribution(src) if src else ""
+    if not src or not own or len(content_words(own) - content_words(answer.text)) < \
+            MIN_CONTRIBUTION_WORDS:
+        return ""
+    return f'"{src.title}" [{first.number}] says: "{own}"'
 
 
 # "How do A and B differ?", "Compare A with B", "What does each …": more than one paper asked about.
@@ -187,9 +210,11 @@ def _append(answer: Answer, text: str) -> str:
 
 def complete(answer: Answer, question: str, unique: set[str],
              frequency: Callable[[str], int]) -> str:
-    """Add to a checked answer what it leaves out (`naming_sentence`, then `sides_left_out`);
+    """Add to a checked answer what it leaves out (`naming_sentence`, else
+    `contribution_sentence`, then `sides_left_out`);
     returns the text added, for a stream to send on ("" when nothing was)."""
-    named = _append(answer, naming_sentence(answer, question))
+    named = _append(answer, naming_sentence(answer, question)
+                    or contribution_sentence(answer, question))
     sides = sides_left_out(answer, question, unique, frequency)
     added = add_sides(answer, question, sides) if sides else ""
     return " ".join(t for t in (named, added) if t)

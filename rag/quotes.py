@@ -73,6 +73,33 @@ def quote_text(text: str, source: Source) -> str:
     return " ".join(q.strip() for q in quotes_for(text, source))
 
 
+#: Where an abstract says what the paper itself contributes ("We propose …", "This paper
+#: introduces …"): the sentence that carries its own name for the method.
+_CONTRIBUTES = re.compile(
+    r"\b(?:we|this (?:paper|work)|our (?:method|approach))\s+(?:\w+\s+){0,2}?"
+    r"(?:propose|introduce|present|develop|call|name|term|dub)", re.I)
+
+
+def contribution(source: Source) -> str:
+    """The abstract's first sentence saying what the paper proposes ("" when none does)."""
+    return next((s for s in split_sentences(source.abstract or source.text)
+                 if _CONTRIBUTES.search(s)), "")
+
+
+def naming_quote(text: str, source: Source) -> str:
+    """What to quote when a paper is presented as the answer: its sentences nearest ``text``
+    and, if they leave it out, the one saying what it proposes, in paper order. The sentences
+    nearest a paraphrased question are often the problem the paper states, in the question's
+    words; the reader also needs the paper's own name for its method (on dev paraphrases the
+    key facts in the quote went from 0.35 to 0.57 of those asked for)."""
+    near = quotes_for(text, source)
+    own = contribution(source)
+    if own and own not in near:
+        order = split_sentences(source.abstract or source.text)
+        near = sorted([*near, own], key=lambda x: order.index(x) if x in order else len(order))
+    return " ".join(q.strip() for q in near)
+
+
 def claims(answer: Answer) -> list[Claim]:
     """Every sentence of the answer's final text with the quotes of the papers it cites."""
     if answer.refused and not answer.citations or not answer.text.strip():

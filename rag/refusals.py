@@ -16,7 +16,7 @@ from rag.citations import is_non_answer, sentence_lines, strip_markers
 from rag.identify import asks_which
 from rag.names import naming
 from rag.premises import Denial
-from rag.quotes import quote_text
+from rag.quotes import naming_quote, quote_text
 from rag.types import Citation, Source
 
 NOT_GIVEN = "The papers in this collection don't give this."
@@ -138,10 +138,8 @@ def restated(question: str, draft: list[str], sources: list[Source], closest: in
     else:
         claim = " ".join(strip_markers(d) for d in draft)
         held = judge(claim, f"{src.title}. {src.abstract or src.text}") >= 0.5
-    if not held:
+    quote = naming_quote(" ".join([question, *draft]), src) if held else ""
+    if not quote:
         return None
-    quoted = _quoted(" ".join([question, *draft]), src)
-    if not quoted:
-        return None
-    quote, cite = quoted
-    return f'This is "{src.title}" [1], which says: "{quote}"', [cite]
+    return (f'This is "{src.title}" [1], which says: "{quote}"',
+            [Citation(1, src.paper_id, src.title, quote, src.number)])

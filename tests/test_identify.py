@@ -9,6 +9,7 @@ from rag.identify import (
     adds_nothing,
     asks_which,
     compared,
+    contribution_sentence,
     names_paper,
     naming_sentence,
     sides_left_out,
@@ -50,6 +51,29 @@ def test_a_restating_answer_gets_the_papers_title_and_its_own_words():
     assert added.startswith(f'This is "{SOLVER.title}" [1], which says: "')
     assert "conjugate gradients algorithm" in added  # the paper's term, verbatim
     assert "Poisson" not in added  # only the sentences nearest the question
+
+
+def test_the_paper_is_presented_with_its_own_sentence_on_what_it_proposes():
+    from rag.quotes import contribution, naming_quote
+
+    proposes = ("We present a deep learning approach to approximate the solution of large, "
+                "sparse linear systems.")
+    assert contribution(SOLVER) == proposes
+    assert contribution(src(1, "T", "Transformers are popular. They scale well.")) == ""
+    # nearest the question, plus what it proposes, in the paper's order and once
+    quote = naming_quote(QUESTION, SOLVER)
+    assert quote.startswith(proposes) and "conjugate gradients algorithm" in quote
+    assert quote.count(proposes) == 1
+    added = naming_sentence(_answer("Yes, there is such an approach [1]."), QUESTION)
+    assert proposes in added
+    # An answer that names the paper in the question's words gets its sentence, cited.
+    named = _answer("A Deep Conjugate Direction Method for Iteratively Solving Linear Systems "
+                    "lets a convolutional network propose the search directions [1].")
+    assert contribution_sentence(named, QUESTION) == f'"{SOLVER.title}" [1] says: "{proposes}"'
+    # not for other questions, nor when the answer already says it
+    assert contribution_sentence(named, "How can iterative solvers be sped up?") == ""
+    said = _answer(f"{SOLVER.title} says: {proposes} [1]")
+    assert contribution_sentence(said, QUESTION) == ""
 
 
 def test_an_answer_that_names_the_paper_or_says_something_is_left_alone():
