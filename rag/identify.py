@@ -33,7 +33,7 @@ from rag.citations import (
     terms_in,
 )
 from rag.names import normalised
-from rag.quotes import contribution, naming_quote, quote_text
+from rag.quotes import contribution, naming_quote, proposed, quote_text
 from rag.types import Answer, Citation, Source
 
 #: Words an answer uses to point at a paper rather than to say anything about it.
@@ -112,7 +112,9 @@ def contribution_sentence(answer: Answer, question: str) -> str:
     first = answer.citations[0]
     src = next((s for s in answer.sources if s.paper_id == first.paper_id), None)
     own = contribution(src) if src else ""
-    if not src or not own or len(content_words(own) - content_words(answer.text)) < \
+    # What it proposes ("… we propose <this>") is what the answer may lack, not the sentence's
+    # lead-in about the problem.
+    if not src or len(content_words(proposed(own)) - content_words(answer.text)) < \
             MIN_CONTRIBUTION_WORDS:
         return ""
     return f'"{src.title}" [{first.number}] says: "{own}"'

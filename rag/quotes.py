@@ -86,6 +86,13 @@ def contribution(source: Source) -> str:
                  if _CONTRIBUTES.search(s)), "")
 
 
+def proposed(sentence: str) -> str:
+    """What a `contribution` sentence says is proposed: its words after "we propose" ("" when
+    it has no such phrase)."""
+    m = _CONTRIBUTES.search(sentence)
+    return sentence[m.end():] if m else ""
+
+
 def naming_quote(text: str, source: Source) -> str:
     """What to quote when a paper is presented as the answer: its sentences nearest ``text``
     and, if they leave it out, the one saying what it proposes, in paper order. The sentences

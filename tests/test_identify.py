@@ -74,6 +74,11 @@ def test_the_paper_is_presented_with_its_own_sentence_on_what_it_proposes():
     assert contribution_sentence(named, "How can iterative solvers be sped up?") == ""
     said = _answer(f"{SOLVER.title} says: {proposes} [1]")
     assert contribution_sentence(said, QUESTION) == ""
+    # nor when it says what is proposed, whatever the sentence's lead-in adds
+    mlti = src(1, MLTI, "To address the challenge that available tasks may not densely sample "
+               "the space of tasks, we propose to augment the task set through interpolation.")
+    told = _answer("MLTI proposes to augment the task set through interpolation [1].", mlti)
+    assert contribution_sentence(told, "Which paper interpolates tasks?") == ""
 
 
 def test_an_answer_that_names_the_paper_or_says_something_is_left_alone():
