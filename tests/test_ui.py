@@ -86,6 +86,19 @@ def test_streamed_text_is_sent_in_batches_not_per_token(fake_settings):
     assert final[1][-1]["content"] == fmt.answer_markdown(final[4])
 
 
+def test_text_held_for_a_batch_goes_out_when_a_check_starts(fake_settings, llm):
+    # The asked check (rag/asked.py) runs after the text, for seconds: its status must not keep
+    # the last batch of the answer back.
+    llm.enqueue("MLTI generates additional tasks by interpolating the features and labels of a "
+                "pair of tasks [1].", "yes")
+    steps = run("How does MLTI augment the meta-learning task set?", settings=fake_settings,
+                clock=StepClock(0.03))
+    checking = [s for s in steps if "Checking that the paper" in s[2]]
+    assert checking, "the asked check shows its status in the panel"
+    shown = checking[0][1][-1]["content"]
+    assert "pair of tasks" in shown and not shown.startswith(fmt.WORKING)
+
+
 def test_a_turn_shows_its_own_progress_not_gradios_overlay(fake_settings):
     # Gradio's overlay (a running timer over every output) would repeat the turn's own status
     # and make the browser redraw while the model generates on the same cores.

@@ -84,8 +84,11 @@ def respond(
         ):
             if isinstance(event, Status):
                 panel = fmt.progress_panel(event.message)
-                if not text:
-                    chat[-1] = {"role": "assistant", "content": fmt.status_markdown(event.message)}
+                # Once text has come, the status goes to the panel, and the text held back for
+                # the next batch goes out now: a check after the text can take seconds.
+                chat[-1] = {"role": "assistant",
+                            "content": fmt.streaming_markdown(text) if text
+                            else fmt.status_markdown(event.message)}
                 yield busy, list(chat), panel, conv, None
             elif isinstance(event, str):
                 text += event
