@@ -247,8 +247,7 @@ def test_gradio6_content_parts_in_history():
 
 def test_live_judge_marks_sentences_it_rejects(fake_settings, llm):
     st = fake_settings.with_overrides(verify="judge")
-    # "yes": the paper answers the question (rag/asked.py); then the live judge's three "no"s.
-    llm.enqueue("MLTI interpolates tasks to augment the task set [1].", "yes", "no", "no", "no")
+    llm.enqueue("MLTI interpolates tasks to augment the task set [1].", "no", "no", "no")
     a = rag.ask("meta-learning with task interpolation", settings=st)
     assert not a.refused
     assert a.unsupported == ["MLTI interpolates tasks to augment the task set."]

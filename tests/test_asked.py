@@ -12,6 +12,10 @@ DRAFT = ("MLTI generates additional tasks by interpolating the features and labe
          "of tasks [1].")
 
 
+def _on(settings):
+    return settings.with_overrides(check_asked=True)  # off by default (rag/settings.py)
+
+
 def _statuses(question: str, **kw) -> tuple[list[str], Answer]:
     events = list(ask_stream(question, **kw))
     return [e.message for e in events if isinstance(e, Status)], events[-1]
@@ -20,7 +24,7 @@ def _statuses(question: str, **kw) -> tuple[list[str], Answer]:
 def test_an_answer_whose_paper_does_not_answer_the_question_is_declined_quoting_it(
         fake_settings, llm):
     llm.enqueue(DRAFT, "no")
-    shown, a = _statuses(QUESTION)
+    shown, a = _statuses(QUESTION, settings=_on(fake_settings))
     assert CHECKING in shown
     assert a.refused and a.text.startswith(f'{NOT_GIVEN} The closest paper, "{MLTI}" [1], says')
     assert [c.title for c in a.citations] == [MLTI]
@@ -31,7 +35,7 @@ def test_an_answer_whose_paper_does_not_answer_the_question_is_declined_quoting_
 def test_the_answer_stands_when_the_judge_says_yes_or_does_not_say(fake_settings, llm):
     for verdict in ("yes", "maybe"):
         llm.enqueue(DRAFT, verdict)
-        a = ask(QUESTION)
+        a = ask(QUESTION, settings=_on(fake_settings))
         assert not a.refused and "interpolating the features" in a.text
         assert not llm.replies
 
@@ -39,7 +43,7 @@ def test_the_answer_stands_when_the_judge_says_yes_or_does_not_say(fake_settings
 def test_the_judge_reads_the_paper_and_the_question_behind_the_answering_system_prompt(
         fake_settings, llm):
     llm.enqueue(DRAFT, "yes")
-    ask(QUESTION)
+    ask(QUESTION, settings=_on(fake_settings))
     answer_prompt, check = llm.history
     # Byte-identical system message: llama.cpp reads it once for the answer and the check.
     assert check[0] == answer_prompt[0]
@@ -62,26 +66,27 @@ def test_injected_text_in_the_abstract_is_not_shown_to_the_judge(fake_settings, 
 def test_answers_on_several_papers_comparisons_and_follow_ups_are_not_checked(fake_settings,
                                                                                llm):
     # Two papers cited: the second is [2] in the prompt.
+    on = _on(fake_settings)
     llm.enqueue("MLTI interpolates tasks [1]. AutoClip clips gradients adaptively [2].", "no")
-    ask("How do MLTI and AutoClip differ in what they choose automatically?")
+    ask("How do MLTI and AutoClip differ in what they choose automatically?", settings=on)
     assert list(llm.replies) == ["no"]
     llm.replies.clear()
     # A comparison answered from one side: the other side is added, not the whole declined.
     llm.enqueue("MLTI augments the task set through interpolation [2].", "no")
-    a = ask("How do MLTI and AutoClip differ in what they choose automatically?")
+    a = ask("How do MLTI and AutoClip differ in what they choose automatically?", settings=on)
     assert not a.refused and list(llm.replies) == ["no"]
     llm.replies.clear()
     # A follow-up leans on the conversation.
     llm.enqueue(DRAFT, "no")
     history = [{"role": "user", "content": "Which paper interpolates tasks for meta-learning?"},
                {"role": "assistant", "content": f"{MLTI} does [1]."}]
-    a = ask("and how does it augment the task set?", history=history)
+    a = ask("and how does it augment the task set?", history=history, settings=on)
     assert not a.refused and list(llm.replies) == ["no"]
 
 
-def test_the_check_can_be_turned_off(fake_settings, llm):
+def test_the_check_is_off_unless_asked_for(fake_settings, llm):
     llm.enqueue(DRAFT, "no")
-    a = ask(QUESTION, settings=fake_settings.with_overrides(check_asked=False))
+    a = ask(QUESTION)
     assert not a.refused and list(llm.replies) == ["no"]
 
 

@@ -91,8 +91,8 @@ def test_text_held_for_a_batch_goes_out_when_a_check_starts(fake_settings, llm):
     # the last batch of the answer back.
     llm.enqueue("MLTI generates additional tasks by interpolating the features and labels of a "
                 "pair of tasks [1].", "yes")
-    steps = run("How does MLTI augment the meta-learning task set?", settings=fake_settings,
-                clock=StepClock(0.03))
+    steps = run("How does MLTI augment the meta-learning task set?",
+                settings=fake_settings.with_overrides(check_asked=True), clock=StepClock(0.03))
     checking = [s for s in steps if "Checking that the paper" in s[2]]
     assert checking, "the asked check shows its status in the panel"
     shown = checking[0][1][-1]["content"]
