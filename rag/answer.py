@@ -193,9 +193,10 @@ def ask_stream(
                 and refusals.restatable(checked.unsupported, selected, checked.closest)):
             yield Status("checking", "Checking the answer against the paper…")
             # An abstention is not a yes: the refusal stands.
-            rescued = refusals.restated(standalone, checked.unsupported, selected,
-                                        checked.closest, lambda c, p: judge.verdict(c, p).p or 0.0,
-                                        lambda src: judge.answers(standalone, src).p == 1.0)
+            rescued = refusals.restated(
+                standalone, checked.unsupported, selected, checked.closest,
+                lambda c, p: judge.verdict(c, p).p or 0.0,
+                lambda src: asked.answers(judge.answers(standalone, src).p))
         # A comparison of papers the collection has: each side in its own words, not "the
         # papers don't give this" with one of them as the closest.
         sides = None if rescued or lead else refusals.each_says(
@@ -221,7 +222,7 @@ def ask_stream(
     if rests_on and not plan.earlier and not identify.compared(standalone, selected, unique,
                                                                 writing):
         yield Status("checking", asked.CHECKING)
-        if judge.answers(standalone, rests_on).p == 0.0:
+        if asked.does_not_answer(judge.answers(standalone, rests_on).p):
             # Every sentence may be the paper's own and still not answer the question (a
             # technique no paper proposes, a detail it does not give): say so, and quote it.
             answer.text, answer.citations = refusals.not_given(

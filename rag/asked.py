@@ -28,10 +28,22 @@ answerable paraphrases for 1 more of 22 false premises.
 
 from __future__ import annotations
 
+from rag.thresholds import JUDGE_THRESHOLD
 from rag.types import Answer, Source
 
 #: The answer's status line while the judge reads.
 CHECKING = "Checking that the paper answers the question…"
+
+
+def answers(p: float | None) -> bool:
+    """The judge's P(yes) says the paper answers (text "yes" is 1.0; with log-probabilities, any
+    P above the threshold). An abstention (None) is not a yes."""
+    return p is not None and p >= JUDGE_THRESHOLD
+
+
+def does_not_answer(p: float | None) -> bool:
+    """The judge says it does not. An abstention is not a no either: the answer stands."""
+    return p is not None and p < JUDGE_THRESHOLD
 
 
 def rests_on(answer: Answer) -> Source | None:

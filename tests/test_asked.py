@@ -2,7 +2,7 @@
 
 from conftest import source as src
 from rag.answer import ask, ask_stream
-from rag.asked import CHECKING, rests_on
+from rag.asked import CHECKING, answers, does_not_answer, rests_on
 from rag.refusals import NOT_GIVEN
 from rag.types import Answer, Citation, Status
 
@@ -113,3 +113,9 @@ def test_a_which_paper_draft_that_only_restates_is_rescued_by_the_asked_judge(fa
     assert not a.refused and a.text.startswith(f'This is "{MLTI}" [1], which says: "')
     assert "Does the abstract answer the question?" in llm.history[-1][-1]["content"]
     assert not llm.replies  # one judge call: the rescued answer is not checked again
+
+
+def test_verdicts_with_log_probabilities_count_by_the_threshold():
+    # RAG_LLM_LOGPROBS gives P(yes) between 0 and 1, not only the text's 1.0 / 0.0.
+    assert answers(0.8) and not answers(0.3) and not answers(None)
+    assert does_not_answer(0.3) and not does_not_answer(0.8) and not does_not_answer(None)
