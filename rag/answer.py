@@ -201,16 +201,11 @@ def ask_stream(
         # papers don't give this" with one of them as the closest.
         sides = None if rescued or lead else refusals.each_says(
             standalone, identify.compared(standalone, selected, unique, writing))
-        if rescued:
-            answer.text, answer.citations = rescued
-            # The judge read the draft against the paper and it held: nothing to flag.
-            answer.refused, answer.unsupported = False, []
-        elif sides:
-            # Only the papers' own sentences are shown: nothing to flag (the draft is in
-            # raw_text).
-            answer.text, answer.citations = sides
-            answer.refused, answer.unsupported = False, []
-            answer.flagged_numbers, answer.flagged_terms = [], []
+        said = rescued or sides
+        if said:
+            # The judge read the draft against the paper and it held, or only the papers' own
+            # sentences are shown: nothing to flag (the draft is in raw_text).
+            _replace(answer, said, refused=False)
         else:
             pointed = refusals.not_given(standalone, checked.unsupported, selected,
                                          checked.closest)
@@ -225,10 +220,8 @@ def ask_stream(
         if asked.does_not_answer(judge.answers(standalone, rests_on).p):
             # Every sentence may be the paper's own and still not answer the question (a
             # technique no paper proposes, a detail it does not give): say so, and quote it.
-            answer.text, answer.citations = refusals.not_given(
-                standalone, [], selected, rests_on.number) or (NOTHING_RELEVANT, [])
-            answer.refused, answer.unsupported = True, []
-            answer.flagged_numbers, answer.flagged_terms = [], []
+            _replace(answer, refusals.not_given(standalone, [], selected, rests_on.number)
+                     or (NOTHING_RELEVANT, []), refused=True)
     if not lead:
         # "Yes, there is a method that … [1]" names no paper; "How do A and B differ?" answered
         # about A alone: the paper's, or B's, own words are added, cited (rag/identify.py).
@@ -254,6 +247,14 @@ def ask_stream(
     answer.claims = quotes.claims(answer)
     timings["total"] = time.perf_counter() - t_start
     yield answer
+
+
+def _replace(answer: Answer, said: tuple[str, list[Citation]], *, refused: bool) -> None:
+    """Put ``said`` (text, citations) in place of the model's checked text. What replaces it is
+    the papers' own sentences, so the draft's flags (kept in raw_text) no longer apply."""
+    answer.text, answer.citations = said
+    answer.refused, answer.unsupported = refused, []
+    answer.flagged_numbers, answer.flagged_terms = [], []
 
 
 def _listing_answer(q: str, question: str, k: int, mode: str | None, settings: Settings,

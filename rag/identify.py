@@ -80,6 +80,12 @@ def names_paper(text: str, source: Source, question: str = "") -> bool:
     return bool(set(terms_in(text)) - set(terms_in(question)) & set(terms_in(paper)))
 
 
+def _first_cited(answer: Answer) -> tuple[Citation, Source | None]:
+    """The answer's first citation and the source it points to."""
+    first = answer.citations[0]
+    return first, next((s for s in answer.sources if s.paper_id == first.paper_id), None)
+
+
 def naming_sentence(answer: Answer, question: str) -> str:
     """The sentence to add to a checked answer ("" when it needs none): 'This is "<title>" [n],
     which says: "<its sentences nearest the question>"'."""
@@ -88,8 +94,7 @@ def naming_sentence(answer: Answer, question: str) -> str:
     claims = [s for s in split_sentences(answer.text) if not is_non_answer(s)]
     if not claims:
         return ""
-    first = answer.citations[0]
-    src = next((s for s in answer.sources if s.paper_id == first.paper_id), None)
+    first, src = _first_cited(answer)
     if src is None or names_paper(answer.text, src, question):
         return ""
     if not (asks_which(question) or all(adds_nothing(s, question) for s in claims)):
@@ -109,8 +114,7 @@ def contribution_sentence(answer: Answer, question: str) -> str:
     paper in the question's words; the reader asked in order to learn the paper's."""
     if answer.refused or not answer.citations or not asks_which(question):
         return ""
-    first = answer.citations[0]
-    src = next((s for s in answer.sources if s.paper_id == first.paper_id), None)
+    first, src = _first_cited(answer)
     own = contribution(src) if src else ""
     # What it proposes ("… we propose <this>") is what the answer may lack, not the sentence's
     # lead-in about the problem.

@@ -103,7 +103,7 @@ def naming_quote(text: str, source: Source) -> str:
     own = contribution(source)
     if own and own not in near:
         order = split_sentences(source.abstract or source.text)
-        near = sorted([*near, own], key=lambda x: order.index(x) if x in order else len(order))
+        near = sorted([*near, own], key=order.index)  # both are sentences of ``order``
     return " ".join(q.strip() for q in near)
 
 

@@ -17,6 +17,7 @@ from rag.identify import asks_which
 from rag.names import naming
 from rag.premises import Denial
 from rag.quotes import naming_quote, quote_text
+from rag.thresholds import JUDGE_THRESHOLD
 from rag.types import Citation, Source
 
 NOT_GIVEN = "The papers in this collection don't give this."
@@ -137,7 +138,7 @@ def restated(question: str, draft: list[str], sources: list[Source], closest: in
         held = answers(src)
     else:
         claim = " ".join(strip_markers(d) for d in draft)
-        held = judge(claim, f"{src.title}. {src.abstract or src.text}") >= 0.5
+        held = judge(claim, f"{src.title}. {src.abstract or src.text}") >= JUDGE_THRESHOLD
     quote = naming_quote(" ".join([question, *draft]), src) if held else ""
     if not quote:
         return None
