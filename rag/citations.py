@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rag import quantities
 from rag.markers import LEADING_CITATION, name_markers, tidy
 from rag.names import names_in, source_names
 from rag.thresholds import ATTACH_COVERAGE, MIN_COVERAGE, REPOINT_MARGIN
@@ -193,6 +194,7 @@ def support(body: str, cited: list[Source], question: str = ""
     text = " ".join(s.title + " " + s.abstract for s in cited)
     allowed = _numbers_of(text)
     bad_nums = [x for x in numbers_in(body) if _norm_num(x) not in allowed]
+    bad_nums += [x for x in quantities.missing(body, text) if x not in bad_nums]
     low = text.lower()
     bad_terms = [t for t in terms_in(body) if t.lower() not in low]
     return bad_nums, bad_terms, word_coverage(body, text, question)

@@ -349,3 +349,24 @@ def test_a_sentence_after_a_citation_or_starting_with_a_lower_case_name_is_its_o
     # A lower-case word after a plain period still continues the sentence.
     assert split_sentences("The value is approx. five times larger.") == [
         "The value is approx. five times larger."]
+
+
+def test_a_scaled_amount_must_be_one_the_cited_paper_states():
+    # "one million" has no digits for the number check; "1.2 billion" would pass on a "1.2".
+    a = check("GTS scales graph transformers to one million edges [2].", SOURCES)
+    assert a.flagged_numbers == ["one million"] and a.refused
+    a = check("GTS scales graph transformers to 1B edges with linear attention [2].", SOURCES)
+    assert a.flagged_numbers == [] and not a.refused  # "1 billion", spelled another way
+
+
+def test_scaled_quantities_are_read_as_values():
+    from rag import quantities
+
+    found = quantities.scaled("one million classes, 1.5B tokens, 100K images, ten-thousand, "
+                              "7 B, 2,000 steps")
+    assert found == [("one million", 1e6), ("1.5B", 1.5e9), ("100K", 1e5),
+                     ("ten-thousand", 1e4)]
+    assert quantities.missing("one million classes", "Learning 100K Object Classifiers") == [
+        "one million"]
+    assert quantities.missing("a million images", "trained on 1,000,000 images") == []
+    assert quantities.missing("1.2 billion tokens", "improves by 1.2%") == ["1.2 billion"]

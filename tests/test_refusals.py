@@ -76,6 +76,16 @@ def test_a_name_the_asked_about_paper_never_writes_is_a_detail_not_given():
     assert details_not_given("What does ZetaNet reach on KITTI?", SOURCES) == ([], None)
 
 
+def test_an_amount_the_asked_about_paper_never_states_is_a_detail_not_given():
+    from rag.names import details_not_given
+
+    kc = [src(1, "Knowledge Concentration: Learning 100K Object Classifiers in a Single CNN",
+              "Knowledge Concentration distils dozens of expert networks into one student.")]
+    question = "How does Knowledge Concentration fit one million object classes into a CNN?"
+    assert details_not_given(question, kc) == (["one million"], kc[0])
+    assert details_not_given(question.replace("one million", "100K"), kc) == ([], kc[0])
+
+
 def test_names_of_other_shown_papers_and_plurals_are_not_missing_details():
     from rag.names import details_not_given
 
