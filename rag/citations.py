@@ -251,12 +251,21 @@ def check(text: str, sources: list[Source], attach_threshold: float = ATTACH_COV
         # Nothing is backed: withhold it; rag.refusals quotes `closest`, the first paper cited.
         return CheckedAnswer(text=REFUSAL, refused=True, unsupported=unsupported,
                              flagged_numbers=flagged, flagged_terms=flagged_terms,
-                             closest=next((n for s in sentences for n in s.cited), None))
+                             closest=_first_pick(sentences))
     text, cites = render(sentences, by_num)
     # Opening with "The abstract does not report X; …" declines the question as asked.
     return CheckedAnswer(text=text, citations=cites, refused=not sentences[0].claim,
                          unsupported=unsupported, flagged_numbers=flagged,
                          flagged_terms=flagged_terms)
+
+
+def _first_pick(sentences: list[Sentence]) -> int | None:
+    """The paper a withheld draft points at: the first the model's own markers cite, else the
+    first cited at all. A name the sentence repeats from the question ("… against SGD
+    experiments [1]") attaches the paper whose title writes it ("DoG is SGD's Best Friend"),
+    and that is not where the model said its answer came from."""
+    return next((n for s in sentences for n in s.explicit),
+                next((n for s in sentences for n in s.cited), None))
 
 
 def parse(raw: str, sources: list[Source]) -> list[Sentence]:

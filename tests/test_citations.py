@@ -370,3 +370,14 @@ def test_scaled_quantities_are_read_as_values():
         "one million"]
     assert quantities.missing("a million images", "trained on 1,000,000 images") == []
     assert quantities.missing("1.2 billion tokens", "improves by 1.2%") == ["1.2 billion"]
+
+
+def test_a_withheld_draft_points_at_the_paper_its_own_marker_cites():
+    # "SGD" in the sentence (the question's word) attaches the paper whose title writes it, and
+    # the marker after the period comes after that;
+    # but the model's marker says it answered from the continual-learning paper.
+    papers = [src(1, "Statistical Mechanics of Continual Learning", "A variational principle "
+                  "for learning tasks in sequence with binary weights."),
+              src(2, "DoG is SGD's Best Friend", "A parameter-free step size for SGD.")]
+    a = check("Yes, there is a theory of sequential tasks checked against SGD runs. [1]", papers)
+    assert a.refused and a.closest == 1
