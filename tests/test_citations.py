@@ -373,9 +373,8 @@ def test_scaled_quantities_are_read_as_values():
 
 
 def test_a_withheld_draft_points_at_the_paper_its_own_marker_cites():
-    # "SGD" in the sentence (the question's word) attaches the paper whose title writes it, and
-    # the marker after the period comes after that;
-    # but the model's marker says it answered from the continual-learning paper.
+    # "SGD" (the question's word) attaches the paper whose title writes it, ahead of the marker
+    # the model put after the period; that marker says it answered from the other paper.
     papers = [src(1, "Statistical Mechanics of Continual Learning", "A variational principle "
                   "for learning tasks in sequence with binary weights."),
               src(2, "DoG is SGD's Best Friend", "A parameter-free step size for SGD.")]
