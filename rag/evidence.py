@@ -6,14 +6,14 @@ many sentences that do not bear on the question. Here each candidate sentence is
 cosine similarity to the question (the same MiniLM model as retrieval; sentence vectors are
 cached across questions) plus its share of the question's content words, and the prompt gets:
 
-* optionally, the best-ranked paper nearly whole: its sentences, best first, up to
-  ``RAG_EVIDENCE_TOP_SHARE`` of the budget (the abstract in full when it fits). Most questions
-  are about one paper, and what they ask for is often a sentence that scores low on its own
-  ("… achieves 74.65% accuracy" says nothing about the method's name); measured on the eval
-  set, the key facts that reach the prompt rose from 0.81 to 0.91 at the same token budget
-  (`rag bench evidence`). It is off by default (0) because the local 1.5B model did not turn
-  those facts into better answers and refused more often with them (`rag bench levers`,
-  README Speed); a stronger model may differ;
+* first, the best-ranked paper nearly whole: its sentences, best first, up to
+  ``RAG_EVIDENCE_TOP_SHARE`` of the budget (0.7: the abstract in full when it fits). Most
+  questions are about one paper, and what they ask for is often a sentence that scores low on
+  its own ("… achieves 74.65% accuracy" says nothing about the method's name; a paraphrased
+  question resembles the problem a paper states, not the name it gives its method). On the
+  dev split the key facts that reach the prompt rose from 0.72 to 0.89 on paraphrased
+  questions at the same token budget, and the local model's answers followed (README Speed);
+  an earlier 52-question slice had shown no gain, and it was off until 2026-12-07;
 * every other paper's best sentence (so no selected paper is silently dropped), then
 * the best remaining sentences overall, while the token budget lasts,
 

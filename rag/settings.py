@@ -40,17 +40,18 @@ PRESETS: dict[str, dict[str, object]] = {
     "balanced": {},
     # The fastest measured value of every lever: sentence evidence within 450 tokens (TTFT
     # p50 3.2 s vs 9.7 s for whole abstracts; key facts 0.47 vs 0.59, gold cited 0.77 vs
-    # 0.70), the best paper not given a head start, follow-ups reusing the previous prompt
-    # (TTFT p50 0.46 s vs 12.5 s with an LLM rewrite), no live judge, no asked check (total p50
-    # on dev fact questions 9.2 s with it, 4.7 s without). Today these equal the defaults; the
-    # preset pins them should the defaults move towards quality.
-    "fast": {"evidence": "sentences", "context_tokens": 450, "evidence_top_share": 0.0,
+    # 0.70), follow-ups reusing the previous prompt (TTFT p50 0.46 s vs 12.5 s with an LLM
+    # rewrite), no live judge, no asked check (total p50 on dev fact questions 9.2 s with it,
+    # 4.7 s without). The best paper's head start (RAG_EVIDENCE_TOP_SHARE) costs no time at
+    # the same budget, so it is not pinned. Today these equal the defaults; the preset pins
+    # them should the defaults move towards quality.
+    "fast": {"evidence": "sentences", "context_tokens": 450,
              "condense_mode": "context", "verify": "cheap", "check_asked": False},
     # Slower for more evidence and a second check: sentences within 700 tokens (key facts
     # 0.51 vs 0.47 on the 52-question slice, facts in the prompt 0.89 vs 0.81 over all 121
     # answerable questions; TTFT p50 4.7 vs 3.2 s) and the live LLM judge on every answer
     # (total p50 8.4 -> 14.2 s, p95 13.2 -> 41.1 s on the 26-question slice).
-    "thorough": {"evidence": "sentences", "context_tokens": 700, "evidence_top_share": 0.0,
+    "thorough": {"evidence": "sentences", "context_tokens": 700,
                  "condense_mode": "context", "verify": "judge"},
 }
 
@@ -179,7 +180,7 @@ class Settings(BaseSettings):
         default="sentences",
         description="what the prompt quotes from each paper (rag/messages.py)")
     evidence_top_share: float = Field(
-        default=0.0, ge=0.0, le=1.0,
+        default=0.7, ge=0.0, le=1.0,
         description="share of the evidence budget the best-ranked paper may fill first "
                     "(rag/evidence.py)")
 

@@ -53,3 +53,9 @@ def test_top_share_respects_budget_when_abstract_is_long(fake_settings):
     top_tokens = len(tokenizer()(out[1].replace(" … ", " ")))
     assert top_tokens <= 0.7 * 200
     assert out[2]
+
+
+def test_the_default_gives_the_best_ranked_paper_its_head_start(fake_settings):
+    # Shipped on: on dev, paraphrased questions' key facts in the prompt 0.72 -> 0.89.
+    out = evidence.select(QUESTION, [TOP, _other(2), _other(3)], fake_settings, 150)
+    assert "97.2% keypoint accuracy" in out[1]
