@@ -76,7 +76,7 @@ class CheckedAnswer:
     unsupported: list[str] = field(default_factory=list)
     flagged_numbers: list[str] = field(default_factory=list)
     flagged_terms: list[str] = field(default_factory=list)
-    closest: int | None = None  # a withheld draft's first cited source
+    closest: int | None = None  # the source a withheld draft's own markers cite first
 
 
 # A period that ends an abbreviation, not a sentence: "(vs. CLIP-L/14)", "e.g. ImageNet".
@@ -248,7 +248,7 @@ def check(text: str, sources: list[Source], attach_threshold: float = ATTACH_COV
         flagged_terms += [x for x in sent.bad_terms if x not in flagged_terms]
     unsupported = [s.body for s in sentences if s.claim and not s.supported]
     if not any(s.supported for s in sentences):
-        # Nothing is backed: withhold it; rag.refusals quotes `closest`, the first paper cited.
+        # Nothing is backed: withhold it; rag.refusals quotes `closest` (`_first_pick`).
         return CheckedAnswer(text=REFUSAL, refused=True, unsupported=unsupported,
                              flagged_numbers=flagged, flagged_terms=flagged_terms,
                              closest=_first_pick(sentences))

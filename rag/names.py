@@ -142,6 +142,8 @@ def details_not_given(question: str, sources: Sequence[Source], unique: Collecti
     only), or the name a title of the collection gives its method (``paper_names``: "VeLO"
     for "VeLO: Training …", shown or not), is asked about in its own right ("How do A and B
     differ?"), so it does not count.
+    An amount the question writes with a scale ("one million classes") that the paper states
+    in no spelling counts as such a name (`rag.quantities`).
     Returns (those names, the paper the question is about); no names when no shown paper
     writes any of them: then the question is not about a named paper, and this check has
     nothing to say."""
