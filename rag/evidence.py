@@ -12,8 +12,10 @@ cached across questions) plus its share of the question's content words, and the
   its own ("… achieves 74.65% accuracy" says nothing about the method's name; a paraphrased
   question resembles the problem a paper states, not the name it gives its method). On the
   dev split the key facts that reach the prompt rose from 0.72 to 0.89 on paraphrased
-  questions at the same token budget, and the local model's answers followed (README Speed);
-  an earlier 52-question slice had shown no gain, and it was off until 2026-12-07;
+  questions at the same token budget, and the local model's answers followed (README Speed).
+  On the test split (reported, not tuned on) they rose less (0.74 to 0.78), answer key facts
+  did not move overall, and two comparisons lost a side. An earlier 52-question slice had
+  shown no gain, and it was off until 2026-12-07;
 * every other paper's best sentence (so no selected paper is silently dropped), then
 * the best remaining sentences overall, while the token budget lasts,
 
