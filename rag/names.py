@@ -148,8 +148,10 @@ def details_not_given(question: str, sources: Sequence[Source], unique: Collecti
     writes any of them: then the question is not about a named paper, and this check has
     nothing to say."""
     names = asked_names(question)
-    if not names or not sources:
+    if not sources:
         return [], None
+    if not names:
+        return _claims_not_given(question, sources)
     texts = [normalised(s.title + " " + s.abstract) for s in sources]
     titles = [normalised(s.title) for s in sources]
     covered = [{n for n in names if _written(n, t)} for t in texts]
@@ -173,7 +175,20 @@ def details_not_given(question: str, sources: Sequence[Source], unique: Collecti
     # amount the paper never states is a detail it does not give, as a name is.
     about = sources[best]
     missing += quantities.missing(question, f"{about.title} {about.abstract}")
+    missing += quantities.claimed_missing(question, f"{about.title} {about.abstract}")
     return missing, about
+
+
+def _claims_not_given(question: str, sources: Sequence[Source]) -> tuple[list[str], Source | None]:
+    """A question that names no paper but asserts a share or factor ("Has the locally
+    regularized NDE work made predictions 10x faster?") is about the best-ranked paper, unless
+    another shown paper states the figure (then the question may be about that one)."""
+    if not quantities.claimed(question):
+        return [], None
+    texts = [f"{s.title} {s.abstract}" for s in sources]
+    if any(not quantities.claimed_missing(question, t) for t in texts):
+        return [], None
+    return quantities.claimed_missing(question, texts[0]), sources[0]
 
 
 def naming(sentence: str, names: Collection[str]) -> bool:

@@ -33,9 +33,10 @@ _CUE = re.compile(
 SCOPE_WORDS = 6
 _CLAUSE_END = re.compile(r"[.;:!?](?=\s+[A-Z(]|\s*$)|\b(?:but|however|whereas|while|yet)\b")
 # A question that negates something itself ("… when the original data is unavailable") asks
-# about an absence; the paper writing "no access to the original data" agrees with it.
+# about an absence; the paper writing "no access to the original data" agrees with it. A
+# "-free" compound is a name or a property ("Data-free Mesh Mover"), not the question's denial.
 _ASKS_ABSENCE = re.compile(
-    r"\b(?:un(?:available|seen|known|labell?ed)|missing|absent|lack\w*|gone|free|removed|"
+    r"\b(?:un(?:available|seen|known|labell?ed)|missing|absent|lack\w*|gone|(?<!-)free|removed|"
     r"without|not|no|never|nor|neither|cannot)\b|n't\b", re.I)
 # "Does VeLO need hyperparameter tuning?" asks whether: "it requires no tuning" answers it.
 _YES_NO = re.compile(r"^\s*(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|"

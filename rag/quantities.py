@@ -25,6 +25,17 @@ _SCALED = re.compile(
     rf"(?<![\w.])(?:({_NUM}|{'|'.join(_COUNT)})[\s-]*(thousand|million|billion|trillion)\b"
     rf"|({_NUM})([kKMBT])\b)", re.I)
 _PLAIN = re.compile(rf"(?<![\w.]){_NUM}")
+# A share or a factor a question asserts: "90%", "90 percent", "20x", "20×", "100 times faster",
+# "3-fold". These carry a claim; a bare count ("5 images", "512x512") often does not.
+_CLAIMED = re.compile(
+    rf"(?<![\w.×-])({_NUM})(?:\s*(?:%|percent\b)|\s*[x×](?![\w×])|\s*-?\s*fold\b"
+    rf"|\s+times\b(?!\s+(?:as|the|a|an|that|per|in|on)\b))", re.I)
+# How abstracts write a factor after the scraper drops the sign: "times1000", "5times speedup".
+_GLUED = re.compile(rf"(?:times|×)\s*({_NUM})|({_NUM})\s*(?:times|×)", re.I)
+# Factors in words: "three times", "ten-fold", "twice", "halves", "an order of magnitude".
+_WORD_FACTOR = re.compile(rf"\b({'|'.join(_COUNT)})[\s-]*(?:times|fold)\b", re.I)
+_WORD_VALUES = ((re.compile(r"\b(?:twice|double[ds]?|doubling|halv(?:e[ds]?|ing))\b", re.I), 2.0),
+                (re.compile(r"\border[s]? of magnitude\b", re.I), 10.0))
 
 
 def _value(count: str, scale: str) -> float:
@@ -46,6 +57,32 @@ def values(text: str) -> set[float]:
     """Every quantity ``text`` states: its scaled ones and its plain numbers."""
     plain = {float(n.replace(",", "")) for n in _PLAIN.findall(text)}
     return plain | {v for _, v in scaled(text)}
+
+
+def stated(text: str) -> set[float]:
+    """`values`, the factors an abstract writes glued to a scraped "×" sign ("times1000"), and
+    factors in words ("ten-fold", "twice", "an order of magnitude")."""
+    glued = {float((a or b).replace(",", "")) for a, b in _GLUED.findall(text)}
+    words = {float(_COUNT[w.lower()]) for w in _WORD_FACTOR.findall(text)}
+    words |= {v for pattern, v in _WORD_VALUES if pattern.search(text)}
+    return values(text) | glued | words
+
+
+def claimed(question: str) -> bool:
+    """Whether ``question`` asserts a share or a factor at all."""
+    return bool(_CLAIMED.search(question))
+
+
+def claimed_missing(question: str, text: str) -> list[str]:
+    """The shares and factors ``question`` asserts ("about 20x faster", "at a 90% compression
+    rate") that ``text`` states in no spelling: a question built on a wrong number, about a paper
+    that gives another ("5x", "75%"). Any number of the paper with that value counts as stated,
+    so a question quoting the paper's own figure is never caught."""
+    have = stated(text)
+    return list(dict.fromkeys(
+        m.group(0).strip() for m in _CLAIMED.finditer(question)
+        if not any(math.isclose(float(m.group(1).replace(",", "")), h, rel_tol=1e-6)
+                   for h in have)))
 
 
 def missing(sentence: str, text: str) -> list[str]:

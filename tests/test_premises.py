@@ -21,6 +21,16 @@ def test_a_pair_of_words_the_paper_only_writes_negated_is_a_denied_premise():
     assert d.source is TWINS
 
 
+def test_a_free_compound_in_a_name_does_not_make_the_question_ask_about_an_absence():
+    mover = src(1, "Neural PDE Solvers Through Mesh Movers",
+                "It changes the mesh by moving existing nodes rather than adding or deleting "
+                "nodes and edges.")
+    d = denied("In the Data-free Mesh Mover, how does it decide where to delete nodes?", mover)
+    assert d is not None and [w.lower() for w in d.words] == ["delete", "nodes"]
+    # a question that itself asks about an absence still agrees with the paper's negation
+    assert denied("How does it move nodes when free of deleting nodes?", mover) is None
+
+
 def test_what_the_paper_also_says_plainly_or_softly_is_no_denial():
     # "avoids collapse": softening is not negating
     assert denied("How does Twin Nets measure the cross-correlation to avoid collapse?",

@@ -86,6 +86,33 @@ def test_an_amount_the_asked_about_paper_never_states_is_a_detail_not_given():
     assert details_not_given(question.replace("one million", "100K"), kc) == ([], kc[0])
 
 
+def test_a_share_or_factor_the_paper_never_states_is_a_detail_not_given():
+    from rag.names import details_not_given
+
+    neumeta = [src(1, "Neural Metamorphosis", "NeuMeta sustains full-size performance even at a "
+                   "75% compression rate, and renders 5times faster."),
+               src(2, "Pruning Survey", "Pruning removes weights.")]
+    q = "I remember NeuMeta keeping full-size performance at a 90% compression rate. Where?"
+    assert details_not_given(q, neumeta) == (["90%"], neumeta[0])
+    assert details_not_given(q.replace("90%", "75%"), neumeta) == ([], neumeta[0])
+    # The scraper writes the factor glued to "times"; words spell factors too.
+    assert details_not_given("Is NeuMeta 5x faster?", neumeta) == ([], neumeta[0])
+    assert details_not_given("Is NeuMeta 50x faster?", neumeta) == (["50x"], neumeta[0])
+    halves = [src(1, "Progressive Distillation", "Each round halves the number of steps.")]
+    assert details_not_given("How does a 2x cut in sampling steps work?", halves) == ([], None)
+    # No name in the question: the best-ranked paper is asked about, unless another shown paper
+    # states the figure.
+    q = "Has the locally regularized differential equation work made predictions 10x faster?"
+    ndes = [src(1, "Locally Regularized Neural Differential Equations",
+                "Our method accelerates predictions by 1.3-2x."),
+            src(2, "Adaptive Solvers", "Adaptive step sizes save function evaluations.")]
+    assert details_not_given(q, ndes) == (["10x"], ndes[0])
+    ndes[1] = src(2, "Fast Solvers", "A 10x faster solver.")
+    assert details_not_given(q, ndes) == ([], None)
+    # Counts, sizes and "times as" are not claims this reads.
+    assert details_not_given("Does it train 3 models on 512x512 images?", ndes) == ([], None)
+
+
 def test_names_of_other_shown_papers_and_plurals_are_not_missing_details():
     from rag.names import details_not_given
 
