@@ -24,11 +24,24 @@ _WORD = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-+][A-Za-z0-9]+)*\b")
 _TITLE_NAME = re.compile(r"^\s*([A-Za-z0-9][\w+\-.'’]*(?:\s+[\w+\-.'’]+){0,2})\s*:\s+\S")
 
 
+# "von Oswald et al.", "Kingma and Ba (2015)": authors, cited the way papers cite them.
+_AUTHOR = re.compile(r"([A-Z][\w\-]+(?:\s+(?:and|&)\s+[A-Z][\w\-]+)?)\s+(?:et\s+al\b|\(\d{4}\))")
+
+
+def _authors(question: str) -> set[str]:
+    """Authors' names the question cites ("von Oswald et al.'s paper"): abstracts do not write
+    their authors, so such a name is neither unknown to the collection nor a detail left out."""
+    return {w for m in _AUTHOR.finditer(question) for w in re.findall(r"[A-Z][\w\-]+", m[1])}
+
+
 def named_terms(question: str) -> set[str]:
     """Names a question asks about: acronyms and coined words (MLTI, AdEMAMix, GPT-4, ResNet50),
     i.e. two or more capitals, or letters mixed with digits."""
     out = set()
+    authors = _authors(question)
     for w in _WORD.findall(question):
+        if w in authors:
+            continue
         caps = sum(c.isupper() for c in w)
         if len(w) >= 3 and (caps >= 2 or (any(c.isdigit() for c in w) and
                                           any(c.isalpha() for c in w))):
@@ -61,14 +74,21 @@ def normalised(text: str) -> str:
     return " " + " ".join(_TOKEN.findall(text.lower())) + " "
 
 
-def absent(names: set[str], collection_text: str) -> list[str]:
+def absent(names: set[str], collection_text: str, by_parts: bool = True) -> list[str]:
     """The names that occur nowhere in ``collection_text`` (a `normalised` string), matched
     loosely — case, hyphens and spacing ignored ("ND-loss" matches "ND loss", "ML-TI" matches
-    "MLTI") — so that only
+    "MLTI"), and (``by_parts``) a name with plain words hyphenated to it by the name alone
+    ("GPT-style") — so that only
     a name the collection really never writes counts as absent."""
     def found(name: str) -> bool:
         spaced = normalised(name)
-        return spaced in collection_text or f" {spaced.replace(' ', '')} " in collection_text
+        if spaced in collection_text or f" {spaced.replace(' ', '')} " in collection_text:
+            return True
+        # "GPT-style", "BERT-like", "one-step-GD": a name joined to plain words describes by
+        # that name; the collection writing the name is enough.
+        parts = name.split("-")
+        named = [p for p in parts if not (p.isalpha() and p.islower())]
+        return by_parts and 0 < len(named) < len(parts) and all(found(p) for p in named)
 
     return sorted(n for n in names if not found(n))
 
@@ -103,10 +123,10 @@ def names_in(sentence: str, names_of: dict[int, list[str]]) -> list[int]:
     return sorted(found, key=lambda n: found[n])
 
 
-def _written(name: str, text: str) -> bool:
+def _written(name: str, text: str, by_parts: bool = True) -> bool:
     """`absent`'s loose match, also accepting a plural's singular ("SDEs" → "SDE")."""
     forms = {name} | ({name[:-1]} if len(name) > 3 and name.endswith("s") else set())
-    return any(not absent({f}, text) for f in forms)
+    return any(not absent({f}, text, by_parts) for f in forms)
 
 
 # A capitalised word inside a sentence: a dataset or a name ("Omniglot", "Wasserstein").
@@ -118,7 +138,7 @@ def asked_names(question: str) -> set[str]:
     Omniglot accuracy …" → Omniglot): what a question asks about by name, for
     `details_not_given`. (The collection-wide check, `unknown_names`, keeps to `named_terms`:
     there a capitalised word refused too many answerable questions.)"""
-    words = {m.group(0) for m in _PROPER.finditer(question)}
+    words = {m.group(0) for m in _PROPER.finditer(question)} - _authors(question)
     # "Adam-style optimizers" asks about Adam.
     heads = {w.split("-", 1)[0] if "-" in w and w.split("-", 1)[1].islower() else w
              for w in words}
@@ -154,7 +174,9 @@ def details_not_given(question: str, sources: Sequence[Source], unique: Collecti
         return _claims_not_given(question, sources)
     texts = [normalised(s.title + " " + s.abstract) for s in sources]
     titles = [normalised(s.title) for s in sources]
-    covered = [{n for n in names if _written(n, t)} for t in texts]
+    # Which paper the question is about: by the names it writes as written ("CLIP-conditioned"
+    # singles out the paper writing that, not every paper writing "CLIP").
+    covered = [{n for n in names if _written(n, t, by_parts=False)} for t in texts]
 
     def rarity(i: int) -> tuple[bool, int, int]:
         own = any(_written(n, titles[i]) for n in covered[i])
@@ -168,7 +190,7 @@ def details_not_given(question: str, sources: Sequence[Source], unique: Collecti
     others = [t for i, t in enumerate(texts) if i != best]
     own = {normalised(n) for n in paper_names}
     missing = sorted(n for n in names - covered[best]
-                     if normalised(n) not in own
+                     if normalised(n) not in own and not _written(n, texts[best])
                      and not any(_written(n, t) for t in other_titles)
                      and not (n in unique and any(_written(n, t) for t in others)))
     # "How does it fit one million classes into one CNN?" of a paper on 100K classes: an

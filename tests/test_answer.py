@@ -267,6 +267,26 @@ def test_names_are_matched_loosely_before_calling_them_unknown(fake_settings):
     assert unknown_names("How does MLTI work?") == []
     assert unknown_names("Does mlti-style interpolation help?") == []  # not a name: no caps
     assert unknown_names("How does ML-TI compare with GPT-9000?") == ["GPT-9000"]
+    # A known name with plain words hyphenated to it describes by that name; a coined one
+    # stays unknown, and so does a name whose every part is named.
+    assert unknown_names("How do MLTI-style interpolations help?") == []
+    assert unknown_names("Which one-step-MLTI variant helps?") == []
+    assert unknown_names("How do ZorbNet-style models help?") == ["ZorbNet-style"]
+    assert unknown_names("How does MLTI-ZORB help?") == ["MLTI-ZORB"]
+    # Authors cited the way papers cite them are no names of the collection's.
+    assert unknown_names("What did McMahan et al. show about MLTI?") == []
+
+
+def test_an_author_is_not_a_detail_the_paper_leaves_out():
+    from conftest import source as src
+    from rag.names import asked_names, details_not_given
+
+    assert asked_names("How do von Oswald et al.'s results on Omniglot differ?") == {"Omniglot"}
+    assert "Kingma" not in asked_names("Does the optimizer of Kingma and Ba (2015) use MLTI?")
+    gd = [src(1, "Transformers Learn In-Context by Gradient Descent",
+               "We show that linear self-attention implements one step of gradient descent.")]
+    assert details_not_given("What do von Oswald et al. find about in-context gradient "
+                             "descent in Transformers?", gd)[0] == []
 
 
 def test_unknown_name_refusal_can_be_turned_off(fake_settings, llm):
