@@ -14,6 +14,9 @@ from __future__ import annotations
 import math
 import re
 
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
 _SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12,
           "k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 _COUNT = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -83,6 +86,63 @@ def claimed_missing(question: str, text: str) -> list[str]:
         m.group(0).strip() for m in _CLAIMED.finditer(question)
         if not any(math.isclose(float(m.group(1).replace(",", "")), h, rel_tol=1e-6)
                    for h in have)))
+
+
+# A count and the noun it counts: "5 labeled images", "a single sampling step". Not a number
+# inside a name or size ("CIFAR-10", "L/16", "64x64"), a range's end, or a compound that names
+# a kind rather than a count ("single-stage models", "4-step sampler").
+_COUNTED = re.compile(
+    rf"(?<![\w./\-×~–])({_NUM}|{'|'.join(w for w in _COUNT if w not in ('a', 'an', 'hundred'))}"
+    r"|single)(?![\w.×/%~–-])(?!\s*to\s*\d)", re.I)
+_NOUN_WORDS = re.compile(r"[-\s]*([A-Za-z][A-Za-z\-]*)")
+_stemmer = Stemmer.Stemmer("english")
+_STOP = set(STOPWORDS_EN_PLUS)
+
+
+def _counted(text: str) -> list[tuple[float, str, str]]:
+    """(count, stem of a word it counts, the phrase as written) for the first two content words
+    after every count in ``text``."""
+    out = []
+    for m in _COUNTED.finditer(text):
+        word = m.group(1).lower()
+        value = 1.0 if word == "single" else float(_COUNT.get(word, 0) or word.replace(",", ""))
+        pos = m.end()
+        stems: list[str] = []
+        while len(stems) < 2:
+            w = _NOUN_WORDS.match(text, pos)
+            if not w:
+                break
+            pos = w.end()
+            if len(w.group(1)) >= 3 and w.group(1).lower() not in _STOP:
+                stems.append(_stemmer.stemWord(w.group(1).lower()))
+        phrase = text[m.start():pos].strip()
+        phrase = f"a {phrase}" if word == "single" else phrase
+        out += [(value, stem, phrase) for stem in stems]
+    return out
+
+
+def counts_agree(question: str, text: str) -> bool:
+    """Whether ``text`` gives any count of ``question`` as the question does ("50 labeled
+    images" in both)."""
+    have = {(v, stem) for v, stem, _ in _counted(text)}
+    return any((v, stem) in have for v, stem, _ in _counted(question))
+
+
+def contradicted(question: str, text: str) -> list[str]:
+    """The counts of ``question`` ("adapts from at most 5 labeled images") where ``text`` counts
+    the same thing with other numbers only ("at most 50 labeled images"): the question's figure
+    is not the paper's. A noun the paper gives a range for ("2-8 steps") is left alone."""
+    counts: dict[str, set[float]] = {}
+    for value, stem, _ in _counted(text):
+        counts.setdefault(stem, set()).add(value)
+    ranged = {_stemmer.stemWord(w.lower()) for w in re.findall(
+        rf"{_NUM}\s*(?:-|–|~|to)\s*{_NUM}\s*[-\s]*([A-Za-z][A-Za-z\-]*)", text)}
+    out: list[str] = []
+    for value, stem, phrase in _counted(question):
+        if stem in counts and stem not in ranged and value not in counts[stem] \
+                and phrase not in out:
+            out.append(phrase)
+    return out
 
 
 def missing(sentence: str, text: str) -> list[str]:

@@ -113,6 +113,29 @@ def test_a_share_or_factor_the_paper_never_states_is_a_detail_not_given():
     assert details_not_given("Does it train 3 models on 512x512 images?", ndes) == ([], None)
 
 
+def test_a_count_the_paper_gives_only_otherwise_is_a_detail_not_given():
+    from rag.names import details_not_given
+    from rag.quantities import contradicted
+
+    paper = "It adapts to new tasks with at most 50 labeled images, in 4 steps or 8192 steps."
+    assert contradicted("How does it adapt from at most 5 labeled images?", paper) == [
+        "5 labeled images"]
+    assert contradicted("How does it adapt with 50 labeled images?", paper) == []
+    assert contradicted("What FID with a single sampling step?", paper) == [
+        "a single sampling step"]
+    # Names, sizes, compounds and ranges are no counts; a noun the paper does not count is
+    # not contradicted.
+    assert contradicted("On CIFAR-10 with 64x64 images and a single-stage model?", paper) == []
+    assert contradicted("At 4 sampling steps?", "It needs only 2-8 sampling steps.") == []
+    assert contradicted("With 3 GPUs?", paper) == []
+    cham = [src(1, "Chameleon: A Data-Efficient Generalist", paper),
+            src(2, "Few-Shot Survey", "Few-shot learners use labeled images.")]
+    q = "Chameleon adapts from at most 5 labeled images. How?"  # no name the check reads
+    assert details_not_given(q, cham) == (["5 labeled images"], cham[0])
+    cham[1] = src(2, "Other", "Adapts from at most 5 labeled images.")
+    assert details_not_given(q, cham) == ([], None)  # another shown paper says it
+
+
 def test_names_of_other_shown_papers_and_plurals_are_not_missing_details():
     from rag.names import details_not_given
 
