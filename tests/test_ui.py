@@ -226,6 +226,20 @@ def test_mark_unsupported_marks_only_the_listed_sentence():
     assert "Not supported:* Claim three." in shown
 
 
+def test_a_sentence_restating_the_question_is_muted_not_warned():
+    q = "Is there a paper that trains one optimizer on thousands of tasks?"
+    text = ("Yes, there is a paper that trains one optimizer on thousands of tasks [1]. "
+            "VeLO meta-trains on 4000 TPU-months [1]. It cures cancer.")
+    restated = "Yes, there is a paper that trains one optimizer on thousands of tasks."
+    marked, _ = fmt.mark_unsupported(text, [restated, "It cures cancer."], q)
+    assert '↺ <mark class="restated"' in marked and "⚠ <mark" in marked
+    assert marked.index("↺") < marked.index("VeLO") < marked.index("⚠")
+    shown = fmt.answer_markdown(_answer(question=q, text=text, unsupported=[restated]))
+    assert "restate your question" in shown and "⚠" not in shown
+    # Without the question every unsupported sentence keeps the warning.
+    assert "↺" not in fmt.mark_unsupported(text, [restated])[0]
+
+
 def test_mark_unsupported_keeps_the_answers_lines():
     marked, _ = fmt.mark_unsupported("Papers on X:\n- Alpha [1]\n- Beta [2]. Gamma.", ["Gamma."])
     lines = marked.split("\n")

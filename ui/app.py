@@ -82,6 +82,7 @@ CONCURRENCY = 2  # the local model answers one request at a time; a second one m
 CSS = """
 *, *::before, *::after { animation: none !important; }
 mark { background: #fff3b0; color: inherit; padding: 0 2px; border-radius: 3px; }
+mark.restated { background: none; color: #6b7280; font-style: italic; }
 #sources-panel blockquote { border-left: 3px solid #9ca3af; margin: 4px 0 10px; padding-left: 8px;
   color: #374151; font-size: 0.92em; }
 #sources-panel details summary { cursor: pointer; font-weight: 600; }

@@ -19,11 +19,15 @@ from typing import Any
 
 from rag import render
 from rag.citations import sentence_lines, strip_markers
+from rag.identify import adds_nothing
 from rag.refusals import PREMISE_DENIED
 from rag.types import Answer, Paper, Source
 
 # Symbols from fonts every system has (emoji fonts are missing on many Linux desktops).
 UNSUPPORTED_MARK = "⚠"
+# "Yes, there is a paper that …": the question said back, not a claim drawn from a paper. Marked
+# apart, so a ⚠ means a claim the papers do not back, not a right answer's opening words.
+RESTATED_MARK = "↺"
 WORKING = "…"
 EMPTY_PANEL = (
     "### Sources\n\nAsk a question: the papers the answer cites appear here, each with the "
@@ -52,8 +56,10 @@ def _norm(sentence: str) -> str:
     return re.sub(r"[\s.!?]+$", "", " ".join(strip_markers(sentence).split())).lower()
 
 
-def mark_unsupported(text: str, unsupported: Iterable[str]) -> tuple[str, list[str]]:
-    """Wrap each answer sentence the checks could not support in ⚠ + <mark>.
+def mark_unsupported(text: str, unsupported: Iterable[str], question: str = ""
+                     ) -> tuple[str, list[str]]:
+    """Wrap each answer sentence the checks could not support in ⚠ + <mark>; one that only
+    restates ``question`` (`rag.identify.adds_nothing`) in ↺ + a muted <mark> instead.
 
     Returns (marked text as Markdown, unsupported sentences not found in the text). `Answer.
     unsupported` holds sentences without their markers, so sentences are compared marker-free.
@@ -70,12 +76,18 @@ def mark_unsupported(text: str, unsupported: Iterable[str]) -> tuple[str, list[s
             shown = re.sub(r"\\\[(\d+)\\\]", r"[\1]", shown)
             if key in wanted:
                 found.add(key)
-                shown = (f'{UNSUPPORTED_MARK} <mark title="not supported by the cited papers">'
+                shown = (f'{RESTATED_MARK} <mark class="restated" title="restates your question; '
+                         f'not evidence">{shown}</mark>' if restates(sentence, question) else
+                         f'{UNSUPPORTED_MARK} <mark title="not supported by the cited papers">'
                          f"{shown}</mark>")
             parts.append(shown)
         lines.append(" ".join(parts))
     missing = [u for k, u in wanted.items() if k not in found]
     return "\n".join(lines), missing
+
+
+def restates(sentence: str, question: str) -> bool:
+    return bool(question) and adds_nothing(sentence, question)
 
 
 def answer_markdown(answer: Answer) -> str:
@@ -91,11 +103,15 @@ def answer_markdown(answer: Answer) -> str:
         label = ("The paper says otherwise." if answer.text.startswith(PREMISE_DENIED)
                  else "Not in these papers.")
         return f"**{label}** {body}\n\n{_cited_line(answer)}"
-    body, missing = mark_unsupported(answer.text, answer.unsupported)
+    question = answer.standalone_question or answer.question
+    body, missing = mark_unsupported(answer.text, answer.unsupported, question)
     notes = []
-    if answer.unsupported:
+    if any(not restates(u, question) for u in answer.unsupported):
         notes.append(f"{UNSUPPORTED_MARK} *Marked sentences are not supported by the papers they "
                      "cite (or cite none): treat them with care.*")
+    if any(restates(u, question) for u in answer.unsupported):
+        notes.append(f"{RESTATED_MARK} *Muted sentences only restate your question; they are "
+                     "not evidence.*")
     for sentence in missing:
         notes.append(f"{UNSUPPORTED_MARK} *Not supported:* {md_escape(sentence)}")
     if answer.flagged_numbers:
