@@ -214,10 +214,14 @@ def _figures_not_given(question: str, sources: Sequence[Source]
     images") is about the best-ranked paper, unless another shown paper states that figure
     (then the question may be about that one)."""
     texts = [f"{s.title} {s.abstract}" for s in sources]
+
+    def states_a_figure(text: str) -> bool:
+        return (quantities.claimed(question) and not quantities.claimed_missing(question, text)
+                or quantities.counts_agree(question, text))
+
     wrong = quantities.claimed_missing(question, texts[0])
     wrong += quantities.contradicted(question, texts[0])
-    if not wrong or any(quantities.claimed(question) and not quantities.claimed_missing(
-            question, t) or quantities.counts_agree(question, t) for t in texts[1:]):
+    if not wrong or any(states_a_figure(t) for t in texts[1:]):
         return [], None
     return wrong, sources[0]
 

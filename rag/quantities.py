@@ -7,6 +7,13 @@ built on a wrong order of magnitude ("How does it fit one million classes into o
 a paper on 100K classes) is then restated by the model and let through. Here each scaled
 quantity is read as a value and must be a value the cited papers state, in any spelling
 ("1M", "1 million", "1,000,000").
+
+A question's own figures are read the same way (`rag.names.details_not_given`): a share or
+factor it asserts ("20x faster", "at a 90% compression rate") that the paper states in no
+spelling (`claimed_missing`), and a count the paper gives only with other numbers ("from 5
+labeled images" where it writes "50 labeled images", `contradicted`). Both were found on the
+dev false premises added 2026-12-07; on the 291 dev questions the model answers they decline 8
+false premises and no answerable question.
 """
 
 from __future__ import annotations
