@@ -74,15 +74,20 @@ def _print_answer(answer, console) -> None:
     from rich.text import Text
 
     from rag.citations import sentence_lines, strip_markers
+    from rag.identify import adds_nothing
 
-    flagged = {strip_markers(u) for u in answer.unsupported}
+    question = answer.standalone_question or answer.question
+    # A sentence that only restates the question is no claim: dimmed, not flagged (as in the UI).
+    restated = {strip_markers(u) for u in answer.unsupported if adds_nothing(u, question)}
+    flagged = {strip_markers(u) for u in answer.unsupported} - restated
     text = Text()
     for k, sentences in enumerate(sentence_lines(answer.text)):
         if k:
             text.append("\n")
         for sentence in sentences:
-            text.append(sentence + " ",
-                        style="yellow" if strip_markers(sentence) in flagged else None)
+            bare = strip_markers(sentence)
+            text.append(sentence + " ", style="yellow" if bare in flagged
+                        else "dim italic" if bare in restated else None)
     console.print(text)
     if answer.citations:
         console.print()
@@ -93,8 +98,9 @@ def _print_answer(answer, console) -> None:
             f"\n⚠ Not found in the cited papers: {', '.join(answer.flagged_numbers)} "
             "(sentence in yellow).", style="yellow",
         )
-    elif answer.unsupported and not answer.refused:
-        console.print("\n⚠ Sentences in yellow cite no paper.", style="yellow")
+    elif flagged and not answer.refused:
+        console.print("\n⚠ Sentences in yellow are not supported by the papers they cite (or "
+                      "cite none).", style="yellow")
     if answer.refused:
         searched = [s.title for s in answer.sources[:5]]
         if searched:

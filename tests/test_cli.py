@@ -60,3 +60,22 @@ def test_printed_answer_keeps_its_lines():
     _print_answer(Answer(question="q", text="Two papers:\n- Alpha [1].\n- Beta [2]."), console)
     lines = [x.rstrip() for x in console.export_text().splitlines()]
     assert lines[:3] == ["Two papers:", "- Alpha [1].", "- Beta [2]."]
+
+
+def test_printed_answer_dims_a_restated_question_and_flags_only_claims():
+    from rich.console import Console
+
+    from rag.cli import _print_answer
+    from rag.types import Answer
+
+    q = "Is there a paper that trains one optimizer on thousands of tasks?"
+    restated = "Yes, there is a paper that trains one optimizer on thousands of tasks."
+    console = Console(record=True, width=200, color_system="truecolor")
+    _print_answer(Answer(question=q, text=f"{restated} [1]. VeLO does it [1].",
+                         unsupported=[restated]), console)
+    assert "not supported" not in console.export_text(clear=False)  # it only restates
+    assert "\x1b[2;3m" in console.export_text(styles=True)  # dim italic
+    console = Console(record=True, width=200)
+    _print_answer(Answer(question=q, text="VeLO cures cancer [1].",
+                         unsupported=["VeLO cures cancer."]), console)
+    assert "not supported by the papers they cite" in console.export_text()
