@@ -222,6 +222,19 @@ def ask_stream(
             # technique no paper proposes, a detail it does not give): say so, and quote it.
             _replace(answer, refusals.not_given(standalone, [], selected, rests_on.number)
                      or (NOTHING_RELEVANT, []), refused=True)
+    pair = (asked.other_paper(answer, selected) if settings.recheck_paper and not lead
+            and not answer.refused and not plan.earlier else None)
+    if pair and not identify.named_in(standalone, pair[0], unique, writing) \
+            and not identify.compared(standalone, selected, unique, writing):
+        cited, other = pair
+        yield Status("checking", asked.CHECKING)
+        if asked.does_not_answer(judge.answers(standalone, cited).p) \
+                and asked.answers(judge.answers(standalone, other).p):
+            # The model cited its [1]; the judge reads the other paper as the answer.
+            quote = quotes.naming_quote(standalone, other)
+            _replace(answer, (f'This is "{other.title}" [1], which says: "{quote}"',
+                              [Citation(1, other.paper_id, other.title, quote, other.number)]),
+                     refused=False)
     if not lead:
         # "Yes, there is a method that … [1]" names no paper; "How do A and B differ?" answered
         # about A alone: the paper's, or B's, own words are added, cited (rag/identify.py).

@@ -11,7 +11,7 @@ all 149 of its dev drafts, the 22 false premises and 15 out-of-corpus questions 
 Reading the abstract with the question instead, the same model said no for 27 of those 37, and
 for 2 of the 90 fact and paraphrase answers that cited the right paper.
 
-One judge call decides two things:
+One judge call decides three things:
 
 * (opt-in, ``RAG_CHECK_ASKED``) an answer that rests on one paper is declined when the judge
   says that paper does not answer the question, and that paper's sentences nearest the question
@@ -20,6 +20,12 @@ One judge call decides two things:
 * a withheld draft that only restated a which-paper question ("Is there work arguing …?") is
   answered with the paper it cited when the judge says that paper answers it
   (`rag.refusals.restated`; on with ``RAG_JUDGE_RESTATEMENTS``).
+
+* (``RAG_RECHECK_PAPER``, on) an answer resting on a paper the question does not name, when
+  the judge says that paper does not answer it and says the other of the two best-ranked papers
+  does, is given with that paper instead: the small model cites its [1], and a paraphrased
+  question's paper is often ranked second (`other_paper`; on 97 answered dev paraphrases it
+  moved 3 answers, all to the gold paper, none away from it).
 
 The first is off by default: on dev it raised false-premise refusals 0.70 -> 0.85 and declined
 no answerable paraphrase, but on the test split (reported, not tuned on) it declined 6 more of 27
@@ -55,3 +61,13 @@ def rests_on(answer: Answer) -> Source | None:
     if len(cited) != 1:
         return None
     return next((s for s in answer.sources if s.paper_id in cited), None)
+
+
+def other_paper(answer: Answer, shown: list[Source]) -> tuple[Source, Source] | None:
+    """(the one paper the answer rests on, the other of the two best-ranked shown papers), or
+    None when the answer rests on no single paper or only one paper was shown."""
+    cited = rests_on(answer)
+    if cited is None:
+        return None
+    other = next((s for s in shown[:2] if s.paper_id != cited.paper_id), None)
+    return (cited, other) if other else None

@@ -164,6 +164,13 @@ class Settings(BaseSettings):
         description="after an answer that rests on one paper, ask the judge whether that "
                     "paper's abstract answers the question; if not, decline and quote the paper "
                     "(a technique no paper proposes, a detail it does not give; rag/asked.py)")
+    # On by default from a dev probe (eval/reports/2026-12-07-dev-swap-probe): on 97 answered
+    # dev paraphrases it moved 3 answers, all 3 to the gold paper, none away from it.
+    recheck_paper: bool = Field(
+        default=True,
+        description="when an answer rests on one paper the question does not name, ask the "
+                    "judge whether that paper answers it; if not and the other of the two "
+                    "best-ranked papers does, answer with that one (rag/asked.py)")
     listing_k: int = Field(
         default=10, ge=1, le=50, description="papers retrieved for a listing question")
     min_similarity: float = Field(

@@ -119,3 +119,39 @@ def test_verdicts_with_log_probabilities_count_by_the_threshold():
     # RAG_LLM_LOGPROBS gives P(yes) between 0 and 1, not only the text's 1.0 / 0.0.
     assert answers(0.8) and not answers(0.3) and not answers(None)
     assert does_not_answer(0.3) and not does_not_answer(0.8) and not does_not_answer(None)
+
+
+PARAPHRASE = "How can a clipping threshold be chosen automatically from past gradient norms?"
+
+
+def test_an_answer_moves_to_the_other_top_paper_when_the_judge_says_it_answers(fake_settings,
+                                                                              llm):
+    from rag.retrieval import retrieve
+
+    top2 = retrieve(PARAPHRASE, settings=fake_settings)[:2]
+    llm.enqueue("It picks the threshold from past norms [1].", "no", "yes")
+    shown, a = _statuses(PARAPHRASE, settings=fake_settings)
+    assert CHECKING in shown and not llm.replies  # both judge calls were made
+    assert a.text.startswith(f'This is "{top2[1].title}" [1], which says: "')
+    assert [c.paper_id for c in a.citations] == [top2[1].paper_id] and not a.refused
+    # The judge read the cited paper first, then the other one.
+    assert top2[0].title in llm.history[-2][1]["content"]
+    assert top2[1].title in llm.history[-1][1]["content"]
+
+
+def test_the_answer_stays_unless_the_judge_prefers_the_other_paper(fake_settings, llm):
+    for verdicts in (("yes",), ("no", "no"), ("no", "maybe")):
+        llm.enqueue("It picks the threshold from past norms [1].", *verdicts)
+        a = ask(PARAPHRASE, settings=fake_settings)
+        assert "past norms" in a.text and not llm.replies
+    # Off: no judge call at all.
+    llm.enqueue("It picks the threshold from past norms [1].")
+    ask(PARAPHRASE, settings=fake_settings.with_overrides(recheck_paper=False))
+    assert len(llm.history[-1]) == 2 and "Abstract:" not in llm.history[-1][-1]["content"]
+
+
+def test_a_question_naming_its_paper_is_not_rechecked(fake_settings, llm):
+    llm.enqueue(DRAFT)
+    a = ask(QUESTION, settings=fake_settings)  # "MLTI" names the paper
+    assert "interpolating the features" in a.text
+    assert all("Abstract:" not in turn[-1]["content"] for turn in llm.history)
