@@ -11,7 +11,8 @@ all 149 of its dev drafts, the 22 false premises and 15 out-of-corpus questions 
 Reading the abstract with the question instead, the same model said no for 27 of those 37, and
 for 2 of the 90 fact and paraphrase answers that cited the right paper.
 
-One judge call decides three things:
+The judge's verdict on a paper (cached, so a paper is read once per answer) decides three
+things:
 
 * (opt-in, ``RAG_CHECK_ASKED``) an answer that rests on one paper is declined when the judge
   says that paper does not answer the question, and that paper's sentences nearest the question
@@ -19,8 +20,7 @@ One judge call decides three things:
   "how do A and B differ?", and a follow-up leans on the conversation);
 * a withheld draft that only restated a which-paper question ("Is there work arguing …?") is
   answered with the paper it cited when the judge says that paper answers it
-  (`rag.refusals.restated`; on with ``RAG_JUDGE_RESTATEMENTS``).
-
+  (`rag.refusals.restated`; on with ``RAG_JUDGE_RESTATEMENTS``);
 * (``RAG_RECHECK_PAPER``, on) an answer resting on a paper the question does not name, when
   the judge says that paper does not answer it and says the other of the two best-ranked papers
   does, is given with that paper instead: the small model cites its [1], and a paraphrased
