@@ -74,11 +74,11 @@ def _print_answer(answer, console) -> None:
     from rich.text import Text
 
     from rag.citations import sentence_lines, strip_markers
-    from rag.identify import adds_nothing
+    from rag.identify import restatements
 
-    question = answer.standalone_question or answer.question
     # A sentence that only restates the question is no claim: dimmed, not flagged (as in the UI).
-    restated = {strip_markers(u) for u in answer.unsupported if adds_nothing(u, question)}
+    restated = {strip_markers(u) for u in restatements(
+        answer.unsupported, answer.standalone_question or answer.question)}
     flagged = {strip_markers(u) for u in answer.unsupported} - restated
     text = Text()
     for k, sentences in enumerate(sentence_lines(answer.text)):

@@ -68,6 +68,12 @@ def adds_nothing(sentence: str, question: str) -> bool:
     return len(own) < MIN_OWN_WORDS
 
 
+def restatements(unsupported: list[str], question: str) -> list[str]:
+    """The unsupported sentences that only restate ``question`` (`adds_nothing`): no claim, so
+    the UI and the CLI show them apart from the sentences the papers do not back."""
+    return [u for u in unsupported if question and adds_nothing(u, question)]
+
+
 def names_paper(text: str, source: Source, question: str = "") -> bool:
     """Whether ``text`` writes the paper's title, the name before its colon ("LaSO: …"), or a
     name of the paper's own (an acronym or coined word: "MLTI") that the question did not."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from rag import render
 from rag.citations import sentence_lines, strip_markers
-from rag.identify import adds_nothing
+from rag.identify import restatements
 from rag.refusals import PREMISE_DENIED
 from rag.types import Answer, Paper, Source
 
@@ -59,12 +59,13 @@ def _norm(sentence: str) -> str:
 def mark_unsupported(text: str, unsupported: Iterable[str], question: str = ""
                      ) -> tuple[str, list[str]]:
     """Wrap each answer sentence the checks could not support in ⚠ + <mark>; one that only
-    restates ``question`` (`rag.identify.adds_nothing`) in ↺ + a muted <mark> instead.
+    restates ``question`` (`rag.identify.restatements`) in ↺ + a muted <mark> instead.
 
     Returns (marked text as Markdown, unsupported sentences not found in the text). `Answer.
     unsupported` holds sentences without their markers, so sentences are compared marker-free.
     """
     wanted = {_norm(u): u for u in unsupported if u.strip()}
+    restated = {_norm(u) for u in restatements(list(wanted.values()), question)}
     found: set[str] = set()
     lines = []
     for sentences in sentence_lines(text):
@@ -77,17 +78,13 @@ def mark_unsupported(text: str, unsupported: Iterable[str], question: str = ""
             if key in wanted:
                 found.add(key)
                 shown = (f'{RESTATED_MARK} <mark class="restated" title="restates your question; '
-                         f'not evidence">{shown}</mark>' if restates(sentence, question) else
+                         f'not evidence">{shown}</mark>' if key in restated else
                          f'{UNSUPPORTED_MARK} <mark title="not supported by the cited papers">'
                          f"{shown}</mark>")
             parts.append(shown)
         lines.append(" ".join(parts))
     missing = [u for k, u in wanted.items() if k not in found]
     return "\n".join(lines), missing
-
-
-def restates(sentence: str, question: str) -> bool:
-    return bool(question) and adds_nothing(sentence, question)
 
 
 def answer_markdown(answer: Answer) -> str:
@@ -105,11 +102,12 @@ def answer_markdown(answer: Answer) -> str:
         return f"**{label}** {body}\n\n{_cited_line(answer)}"
     question = answer.standalone_question or answer.question
     body, missing = mark_unsupported(answer.text, answer.unsupported, question)
+    restated = restatements(answer.unsupported, question)
     notes = []
-    if any(not restates(u, question) for u in answer.unsupported):
+    if len(restated) < len(answer.unsupported):
         notes.append(f"{UNSUPPORTED_MARK} *Marked sentences are not supported by the papers they "
                      "cite (or cite none): treat them with care.*")
-    if any(restates(u, question) for u in answer.unsupported):
+    if restated:
         notes.append(f"{RESTATED_MARK} *Muted sentences only restate your question; they are "
                      "not evidence.*")
     for sentence in missing:
