@@ -32,7 +32,7 @@ from rag.citations import (
     strip_markers,
     terms_in,
 )
-from rag.names import normalised
+from rag.names import mentions, normalised
 from rag.quotes import contribution, naming_quote, proposed, quote_text
 from rag.types import Answer, Citation, Source
 
@@ -161,8 +161,8 @@ def named_in(question: str, source: Source, unique: set[str],
     """Whether the question names this paper: a name only it writes (``unique``, e.g.
     "NegToMe"), or a run of its title's words few papers write (``frequency``: how many papers
     of the collection write a phrase)."""
-    text = normalised(f"{source.title} {source.abstract}")
-    if any(normalised(n) in text for n in unique):
+    # As written: "STEP" and "WISE" name one paper each, "step-aware" and "pixel-wise" do not.
+    if any(mentions(f"{source.title} {source.abstract}", n) for n in unique):
         return True
     return any(frequency(run) <= MAX_PAPERS_PER_NAME
                for run in _title_runs(source.title, question))
@@ -177,16 +177,54 @@ def _joined(a: str, b: str, question: str) -> bool:
 
 def compared(question: str, sources: list[Source], unique: set[str],
              frequency: Callable[[str], int]) -> list[Source]:
-    """The shown papers a comparison question names, in rank order; empty unless it names two
-    or more of them: by names only they write ("What do WSC-swap and ReliableSwap use …?"), or
-    also by their titles' words when it asks to compare ("compare", "differ", "both", "each")."""
-    shown = [s for s in sources if s.shown_to_llm]
+    """The shown papers a comparison question names (`compared_among`)."""
+    return compared_among(question, [s for s in sources if s.shown_to_llm], unique, frequency)
+
+
+def compared_among(question: str, shown: list[Source], unique: set[str],
+                   frequency: Callable[[str], int]) -> list[Source]:
+    """The papers of ``shown`` a comparison question names, in rank order; empty unless it
+    names two or more of them: by names only they write ("What do WSC-swap and ReliableSwap
+    use …?"), or also by their titles' words when it asks to compare ("compare", "differ",
+    "both", "each")."""
     named = []
     if any(_joined(a, b, question) for a in unique for b in unique if a != b):
         named = [s for s in shown if named_in(question, s, unique, lambda _: 1 << 30)]
     if len(named) < 2 and _COMPARES.search(question):
         named = [s for s in shown if named_in(question, s, unique, frequency)]
+        named = [s for s in named if not _inside_other(question, s, named, unique, frequency)]
     return named if len(named) >= 2 else []
+
+
+def _span(question: str, source: Source, frequency: Callable[[str], int]
+          ) -> tuple[int, int] | None:
+    """Where in the (normalised) question the longest run of the paper's title that names it
+    stands, as (start, end); None when no run does."""
+    text = normalised(question)
+    run = next((r for r in _title_runs(source.title, question)
+                if frequency(r) <= MAX_PAPERS_PER_NAME), None)
+    if run is None:
+        return None
+    start = text.find(f" {run} ")
+    return start, start + len(run) + 2
+
+
+def _inside_other(question: str, source: Source, named: list[Source], unique: set[str],
+                  frequency: Callable[[str], int]) -> bool:
+    """Named only by words that are part of a longer run naming another paper: in "Multistep
+    Consistency Models and the Phased Consistency Model", "multistep consistency" names
+    "Multistep Consistency Models", not "MLCM: Multistep Consistency Distillation …"."""
+    if any(mentions(f"{source.title} {source.abstract}", n) for n in unique):
+        return False
+    mine = _span(question, source, frequency)
+    if mine is None:
+        return False
+    for other in named:
+        theirs = _span(question, other, frequency) if other is not source else None
+        if theirs and theirs[0] <= mine[0] and mine[1] <= theirs[1] \
+                and theirs[1] - theirs[0] > mine[1] - mine[0]:
+            return True
+    return False
 
 
 def sides_left_out(answer: Answer, question: str, unique: set[str],

@@ -18,10 +18,11 @@ from dataclasses import dataclass, replace
 
 import prompts
 from rag.errors import BadInput
+from rag.identify import compared_among
 from rag.llm import get_model
 from rag.messages import build_context
 from rag.names import mentions
-from rag.retrieval import retrieve, unique_names
+from rag.retrieval import papers_writing, retrieve, unique_names
 from rag.settings import Settings
 from rag.thresholds import CONDENSE_ANSWER_CHARS, CONDENSE_MAX_TOKENS
 from rag.types import Source
@@ -94,14 +95,21 @@ def select_sources(sources: list[Source], settings: Settings, question: str = ""
     """Which retrieved papers go into the prompt: the relevance floor, then a score-gap rule
     (papers far below the best one are noise to a small model and cost prompt time).
 
-    The one paper that contains a name the question asks about (an acronym such as "MLTI")
-    passes both: a small embedding model scores "How many datasets was MLTI evaluated on?" below the
-    floor against the very paper that defines MLTI, while the exact name is decisive."""
+    A paper the question names passes both: the one paper that contains a name it asks about
+    (an acronym such as "MLTI": a small embedding model scores "How many datasets was MLTI
+    evaluated on?" below the floor against the very paper that defines MLTI, while the exact
+    name is decisive), and every paper a comparison names (`rag.identify.compared_among`):
+    asked to compare "the distributed Shampoo implementation and the earlier scalable
+    second-order optimization paper", the second scores far below the first, and without it
+    the comparison has one side."""
     if not sources:
         return []
     names = unique_names(question, settings) if question else set()
     named = {s.paper_id for s in sources
              if any(mentions(f"{s.title} {s.abstract or s.text}", n) for n in names)}
+    if question:
+        named |= {s.paper_id for s in compared_among(
+            question, sources, names, lambda p: papers_writing(p, settings))}
     best = max(s.similarity for s in sources)
     if best < settings.min_similarity and not named:
         return []

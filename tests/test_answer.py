@@ -294,3 +294,28 @@ def test_unknown_name_refusal_can_be_turned_off(fake_settings, llm):
     s = fake_settings.with_overrides(refuse_unknown_names=False)
     rag.ask("Which paper describes the YOLOv8 object detector?", settings=s)
     assert llm.history
+
+
+def _corpus_source(n: int, title: str, sim: float) -> Source:
+    from conftest import CORPUS
+    from rag.corpus import load_corpus
+    paper = next(p for p in load_corpus(CORPUS) if p.title == title)
+    return Source(number=n, paper_id=str(n), title=title, score=0, similarity=sim,
+                  abstract=paper.abstract)
+
+
+def test_every_paper_a_comparison_names_passes_the_floor(fake_settings):
+    st = fake_settings.with_overrides(min_similarity=0.3, relative_floor=0.75)
+    shampoo = _corpus_source(1, "A Distributed Data-Parallel PyTorch Implementation of the "
+                             "Distributed Shampoo Optimizer for Training Neural Networks "
+                             "At-Scale", 0.74)
+    other = _corpus_source(2, "Phased Consistency Model", 0.44)
+    scalable = _corpus_source(3, "Scalable Second Order Optimization for Deep Learning", 0.39)
+    compare = ("Compare the efficiency claims of the distributed data-parallel PyTorch Shampoo "
+               "implementation and the earlier scalable second-order optimization paper.")
+    # The second side scores far below the first, yet the comparison is about it.
+    assert select_sources([shampoo, other, scalable], st, compare) == [shampoo, scalable]
+    # Not a comparison: the floor alone decides.
+    assert select_sources([shampoo, other, scalable], st,
+                          "What efficiency does the PyTorch Shampoo implementation claim?"
+                          ) == [shampoo]

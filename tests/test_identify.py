@@ -9,7 +9,9 @@ from rag.identify import (
     adds_nothing,
     asks_which,
     compared,
+    compared_among,
     contribution_sentence,
+    named_in,
     names_paper,
     naming_sentence,
     sides_left_out,
@@ -188,3 +190,32 @@ def test_ask_answers_a_comparison_whose_draft_failed_with_each_papers_words(fake
     assert "97%" not in a.text and "97%" in a.raw_text
     # the page must not flag the papers' own sentences, nor the draft's numbers
     assert a.unsupported == [] and a.flagged_numbers == [] and a.flagged_terms == []
+
+
+def test_a_unique_name_names_a_paper_only_as_written():
+    wise = src(1, "WISE: Whitebox Image Stylization by Example-based Learning",
+               "We present WISE, a framework for example-based image stylization.")
+    other = src(2, "Step-aware Preference Optimization",
+                "A pixel-wise loss at each step of denoising.")
+    q = "How does WISE pick filter parameters?"
+    assert named_in(q, wise, {"WISE"}, lambda p: 40)
+    assert not named_in(q, other, {"WISE"}, lambda p: 40)
+
+
+def test_a_title_run_inside_another_papers_longer_run_names_neither_twice():
+    multistep = src(1, "Multistep Consistency Models", "Multistep consistency models interpolate.")
+    phased = src(2, "Phased Consistency Model", "The phased consistency model splits the ODE.")
+    mlcm = src(3, "MLCM: Multistep Consistency Distillation of Latent Diffusion Model",
+               "Multistep consistency distillation of latent diffusion models.")
+    papers = {"multistep consistency models": 1, "multistep consistency": 2,
+              "phased consistency model": 1, "phased consistency": 1}
+    q = ("Multistep Consistency Models and the Phased Consistency Model both move beyond "
+         "single-step consistency models. How do they differ?")
+    # "multistep consistency" is written by MLCM's title too, but here it is part of
+    # "Multistep Consistency Models", which names the first paper.
+    assert compared_among(q, [multistep, mlcm, phased], set(),
+                          lambda p: papers.get(p, 40)) == [multistep, phased]
+    # Alone, the shorter run still names its paper.
+    q2 = "How do multistep consistency distillation and the Phased Consistency Model differ?"
+    assert compared_among(q2, [mlcm, phased], set(), lambda p: papers.get(p, 40)) == [mlcm,
+                                                                                     phased]
