@@ -190,10 +190,27 @@ def compared_among(question: str, shown: list[Source], unique: set[str],
     named = []
     if any(_joined(a, b, question) for a in unique for b in unique if a != b):
         named = [s for s in shown if named_in(question, s, unique, lambda _: 1 << 30)]
-    if len(named) < 2 and _COMPARES.search(question):
-        named = [s for s in shown if named_in(question, s, unique, frequency)]
-        named = [s for s in named if not _inside_other(question, s, named, unique, frequency)]
+    if len(named) < 2:
+        by_words = [s for s in shown if named_in(question, s, unique, frequency)]
+        by_words = [s for s in by_words
+                    if not _inside_other(question, s, by_words, unique, frequency)]
+        if _COMPARES.search(question) or _side_by_side(question, by_words, frequency):
+            named = by_words
     return named if len(named) >= 2 else []
+
+
+#: What stands between two titles asked about together ("'A' and 'B'", "A, B", "A vs B").
+_BETWEEN = frozenset({"and", "or", "vs", "versus", "and the", "or the", "vs the"})
+
+
+def _side_by_side(question: str, named: list[Source], frequency: Callable[[str], int]) -> bool:
+    """Two papers' titles written one after the other, joined by "and", "or" or "vs":
+    "Which alternatives do 'Transductive Few-Shot Learning: …' and 'Pushing the Limits of
+    Simple Pipelines …' advocate?" asks about both, with no word that says "compare"."""
+    text = normalised(question)
+    spans = sorted(sp for sp in (_span(question, s, frequency) for s in named) if sp)
+    return any(b[0] >= a[1] and text[a[1]:b[0]].strip() in _BETWEEN
+               for a, b in zip(spans, spans[1:]))
 
 
 def _span(question: str, source: Source, frequency: Callable[[str], int]

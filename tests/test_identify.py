@@ -219,3 +219,23 @@ def test_a_title_run_inside_another_papers_longer_run_names_neither_twice():
     q2 = "How do multistep consistency distillation and the Phased Consistency Model differ?"
     assert compared_among(q2, [mlcm, phased], set(), lambda p: papers.get(p, 40)) == [mlcm,
                                                                                      phased]
+
+
+def test_two_titles_side_by_side_make_a_comparison_without_a_cue_word():
+    a = src(1, "Transductive Few-Shot Learning: Clustering is All You Need?",
+            "We investigate clustering for transductive few-shot learning.")
+    b = src(2, "Pushing the Limits of Simple Pipelines for Few-Shot Learning",
+            "A simple pipeline with external data and fine-tuning.")
+    for s in (a, b):
+        s.shown_to_llm = True
+    rare = lambda p: 1  # noqa: E731 - every title run here is one paper's
+    q = ("Which simple alternatives to meta-learning do 'Transductive Few-Shot Learning: "
+         "Clustering is All You Need?' and 'Pushing the Limits of Simple Pipelines for "
+         "Few-Shot Learning' advocate?")
+    assert compared(q, [a, b], set(), rare) == [a, b]
+    # One run both titles share ("few-shot learning") is no pair of papers.
+    assert compared("Which simple alternatives help few-shot learning?", [a, b], set(),
+                    rare) == []
+    # Two titles' words, but not one after the other: one is asked about within the other.
+    assert compared("How does transductive few-shot learning use simple pipelines?", [a, b],
+                    set(), rare) == []
