@@ -42,11 +42,12 @@ PRESETS: dict[str, dict[str, object]] = {
     # p50 3.2 s vs 9.7 s for whole abstracts; key facts 0.47 vs 0.59, gold cited 0.77 vs
     # 0.70), follow-ups reusing the previous prompt (TTFT p50 0.46 s vs 12.5 s with an LLM
     # rewrite), no live judge, no asked check (total p50 on dev fact questions 9.2 s with it,
-    # 4.7 s without). The best paper's head start (RAG_EVIDENCE_TOP_SHARE) costs no time at
-    # the same budget, so it is not pinned. Today these equal the defaults; the preset pins
-    # them should the defaults move towards quality.
+    # 4.7 s without), no recheck of an unnamed answer's paper (total p50 on dev paraphrases
+    # 10.4 s with it, 7.4 s without; TTFT the same). The best paper's head start
+    # (RAG_EVIDENCE_TOP_SHARE) costs no time at the same budget, so it is not pinned.
     "fast": {"evidence": "sentences", "context_tokens": 450,
-             "condense_mode": "context", "verify": "cheap", "check_asked": False},
+             "condense_mode": "context", "verify": "cheap", "check_asked": False,
+             "recheck_paper": False},
     # Slower for more evidence and a second check: sentences within 700 tokens (key facts
     # 0.51 vs 0.47 on the 52-question slice, facts in the prompt 0.89 vs 0.81 over all 121
     # answerable questions; TTFT p50 4.7 vs 3.2 s) and the live LLM judge on every answer

@@ -90,6 +90,9 @@ def test_a_preset_sets_its_group_and_an_explicit_variable_wins(monkeypatch):
     assert s.context_tokens == 500  # set explicitly: wins over the preset's 700
     assert Settings(preset="fast", verify="judge").verify == "judge"  # keyword arguments too
     assert Settings(preset="fast", check_asked=True).check_asked is True
+    # The fast preset skips the judge calls after the answer; the default makes them.
+    assert Settings(preset="fast").recheck_paper is False
+    assert Settings().recheck_paper is True
     monkeypatch.setenv("RAG_PRESET", "nonsense")
     with pytest.raises(SettingsError, match="RAG_PRESET"):
         load_settings()
