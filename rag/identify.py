@@ -32,7 +32,7 @@ from rag.citations import (
     strip_markers,
     terms_in,
 )
-from rag.names import mentions, normalised
+from rag.names import COMPARES, joined, mentions, normalised
 from rag.quotes import contribution, naming_quote, proposed, quote_text
 from rag.types import Answer, Citation, Source
 
@@ -130,11 +130,6 @@ def contribution_sentence(answer: Answer, question: str) -> str:
     return f'"{src.title}" [{first.number}] says: "{own}"'
 
 
-# "How do A and B differ?", "Compare A with B", "What does each …": more than one paper asked about.
-_COMPARES = re.compile(r"\b(?:compare|comparison|differ|differs|difference|differences|versus|"
-                       r"vs\.?|both|each)\b", re.I)
-
-
 def _title_runs(title: str, question: str) -> list[str]:
     """Runs of two or more of the title's words, with two content words or more, that the
     question writes ("Scalable Second Order Optimization …" in "the scalable second-order
@@ -168,13 +163,6 @@ def named_in(question: str, source: Source, unique: set[str],
                for run in _title_runs(source.title, question))
 
 
-def _joined(a: str, b: str, question: str) -> bool:
-    """"A and B", "A, B", "A or B", "A vs B": two names asked about side by side (not "What FID
-    does PQDiff reach on Places2?", where one is a dataset of the other)."""
-    return re.search(rf"(?<!\w){re.escape(a)}(?:'s)?\s*(?:,|and|or|vs\.?|versus)\s+"
-                     rf"(?:the\s+)?{re.escape(b)}(?!\w)", question) is not None
-
-
 def compared(question: str, sources: list[Source], unique: set[str],
              frequency: Callable[[str], int]) -> list[Source]:
     """The shown papers a comparison question names (`compared_among`)."""
@@ -188,13 +176,13 @@ def compared_among(question: str, shown: list[Source], unique: set[str],
     use …?"), or also by their titles' words when it asks to compare ("compare", "differ",
     "both", "each")."""
     named = []
-    if any(_joined(a, b, question) for a in unique for b in unique if a != b):
+    if any(joined(a, b, question) for a in unique for b in unique if a != b):
         named = [s for s in shown if named_in(question, s, unique, lambda _: 1 << 30)]
     if len(named) < 2:
         by_words = [s for s in shown if named_in(question, s, unique, frequency)]
         by_words = [s for s in by_words
                     if not _inside_other(question, s, by_words, unique, frequency)]
-        if _COMPARES.search(question) or _side_by_side(question, by_words, frequency):
+        if COMPARES.search(question) or _side_by_side(question, by_words, frequency):
             named = by_words
     return named if len(named) >= 2 else []
 

@@ -61,6 +61,19 @@ def title_name(title: str) -> str | None:
     return name
 
 
+#: "How do A and B differ?", "Compare A with B", "What does each …": more than one paper is
+#: asked about.
+COMPARES = re.compile(r"\b(?:compare|comparison|differ|differs|difference|differences|versus|"
+                      r"vs\.?|both|each)\b", re.I)
+
+
+def joined(a: str, b: str, question: str) -> bool:
+    """"A and B", "A, B", "A or B", "A vs B": two names asked about side by side (not "What FID
+    does PQDiff reach on Places2?", where one is a dataset of the other)."""
+    return re.search(rf"(?<!\w){re.escape(a)}(?:'s)?\s*(?:,|and|or|vs\.?|versus)\s+"
+                     rf"(?:the\s+)?{re.escape(b)}(?!\w)", question) is not None
+
+
 def mentions(text: str, name: str) -> bool:
     """``name`` occurs in ``text`` as a whole word, case-sensitive ("MLTI" not in "MLTIX")."""
     return re.search(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", text) is not None
@@ -189,12 +202,19 @@ def details_not_given(question: str, sources: Sequence[Source], unique: Collecti
     if not covered[best]:
         return [], None
     other_titles = [t for i, t in enumerate(titles) if i != best]
-    others = [t for i, t in enumerate(texts) if i != best]
     own = {normalised(n) for n in paper_names}
+    # A name only another shown paper writes is that paper's, asked about in its own right,
+    # when the question asks about several ("How do GAM and SAM differ?"), and may be what
+    # the question is about when that paper is ranked above this one; in "What accuracy does
+    # PatchmatchNet reach on KITTI?" KITTI is a benchmark PatchmatchNet's abstract never
+    # names, whichever lower-ranked paper does.
+    several = bool(COMPARES.search(question)) or any(
+        joined(a, b, question) for a in names for b in names if a != b)
+    theirs = [t for i, t in enumerate(texts) if i != best and (several or i < best)]
     missing = sorted(n for n in names - covered[best]
                      if normalised(n) not in own and not _written(n, texts[best])
                      and not any(_written(n, t) for t in other_titles)
-                     and not (n in unique and any(_written(n, t) for t in others)))
+                     and not (n in unique and any(_written(n, t) for t in theirs)))
     # "How does it fit one million classes into one CNN?" of a paper on 100K classes: an
     # amount the paper never states is a detail it does not give, as a name is.
     about = sources[best]

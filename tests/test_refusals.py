@@ -76,6 +76,22 @@ def test_a_name_the_asked_about_paper_never_writes_is_a_detail_not_given():
     assert details_not_given("What does ZetaNet reach on KITTI?", SOURCES) == ([], None)
 
 
+def test_a_benchmark_only_a_lower_ranked_paper_names_is_not_given_by_the_asked_paper():
+    from rag.names import details_not_given
+
+    pm = [src(1, "PatchmatchNet: Learned Multi-View Patchmatch Stereo",
+              "PatchmatchNet is evaluated on DTU and Tanks & Temples."),
+          src(2, "ECoDepth", "Monocular depth on NYU Depth v2 and KITTI.")]
+    unique = {"PatchmatchNet", "KITTI"}  # each written by one paper of the collection
+    q = "What accuracy does PatchmatchNet reach on the KITTI stereo benchmark?"
+    assert details_not_given(q, pm, unique) == (["KITTI"], pm[0])
+    # Asked about side by side, KITTI's paper is a side of its own: nothing is missing.
+    assert details_not_given("How do PatchmatchNet and KITTI results differ?", pm, unique)[0] == []
+    # A paper ranked above the one asked about that writes the name may be what is asked.
+    ranked = [pm[1], pm[0]]
+    assert details_not_given(q, ranked, unique)[0] == []
+
+
 def test_an_amount_the_asked_about_paper_never_states_is_a_detail_not_given():
     from rag.names import details_not_given
 
