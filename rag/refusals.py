@@ -10,9 +10,11 @@ sentences nearest the question and the draft are quoted verbatim, so nothing unc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import replace
 
-from rag.citations import is_non_answer, sentence_lines, strip_markers
+from rag.citations import MARKER, is_non_answer, sentence_lines, strip_markers
 from rag.identify import asks_which
 from rag.names import naming
 from rag.premises import Denial
@@ -97,8 +99,10 @@ def without_sentences_naming(raw: str, names: list[str]) -> str:
 def declined_detail(lead: str, question: str, source: Source, rest: str,
                     cites: list[Citation]) -> tuple[str, list[Citation]]:
     """`detail_missing`'s sentence, then ``rest`` (the model's checked text and its
-    citations) or, when nothing of it stood, the asked-about paper's sentence nearest the
-    question, quoted."""
+    citations) less its sentences that cite another paper, or, when none is left, the
+    asked-about paper's sentence nearest the question, quoted. After "PatchmatchNet does not
+    mention KITTI", a sentence on another paper's KITTI numbers would read as PatchmatchNet's."""
+    rest, cites = _citing_only(rest, cites, source)
     if rest:
         return f"{lead} {rest}", cites
     quoted = _quoted(question, source)
@@ -106,6 +110,24 @@ def declined_detail(lead: str, question: str, source: Source, rest: str,
         return lead, []
     quote, cite = quoted
     return f'{lead} It says: "{quote}" [1]', [cite]
+
+
+def _citing_only(text: str, cites: list[Citation], source: Source
+                 ) -> tuple[str, list[Citation]]:
+    """The sentences of ``text`` that cite ``source`` and no other paper, their markers
+    renumbered [1], with its citation; ("", []) when there are none."""
+    mine = next((c for c in cites if c.paper_id == source.paper_id), None)
+    if mine is None:
+        return "", []
+    kept = [s for sents in sentence_lines(text) for s in sents
+            if (marks := _marks(s)) and marks <= {mine.number}]
+    if not kept:
+        return "", []
+    return MARKER.sub("[1]", " ".join(kept)), [replace(mine, number=1)]
+
+
+def _marks(sentence: str) -> set[int]:
+    return {int(n) for m in MARKER.finditer(sentence) for n in re.findall(r"\d+", m.group(1))}
 
 
 def restatable(draft: list[str], sources: list[Source], closest: int | None) -> Source | None:

@@ -1,6 +1,7 @@
 from conftest import source as src
 from rag.answer import ask
 from rag.refusals import NOT_GIVEN, not_given
+from rag.types import Citation
 
 SOURCES = [
     src(1, "Reversible 3D U-Net", "We propose a memory-efficient reversible 3D U-Net. It reaches "
@@ -191,6 +192,29 @@ def test_a_declined_detail_quotes_the_paper_when_nothing_the_model_said_stands(f
     a = ask("How much GPU memory does MLTI save?")
     assert a.refused and "does not mention GPU" in a.text
     assert 'It says: "' in a.text and a.citations and "40%" not in a.text
+
+
+def test_a_declined_detail_keeps_only_what_the_asked_about_paper_says():
+    from rag.refusals import declined_detail
+
+    pm = src(1, "PatchmatchNet", "PatchmatchNet is evaluated on DTU.")
+    eco = src(2, "ECoDepth", "ECoDepth reaches Sq Rel 0.139 on KITTI.")
+    cites = [Citation(1, pm.paper_id, pm.title, "", 1), Citation(2, eco.paper_id, eco.title, "", 2)]
+    lead = '"PatchmatchNet" does not mention KITTI, so the papers here don\'t give this.'
+    rest = ("PatchmatchNet achieves Sq Rel 0.139 [1][2]. ECoDepth is best on KITTI [2]. "
+            "PatchmatchNet is evaluated on DTU [1].")
+    text, kept = declined_detail(lead, "What does PatchmatchNet reach on KITTI?", pm, rest, cites)
+    assert text == f"{lead} PatchmatchNet is evaluated on DTU [1]."
+    assert [(c.number, c.paper_id) for c in kept] == [(1, pm.paper_id)]
+    # The asked-about paper cited as [2]: its sentences stay, renumbered [1].
+    text, kept = declined_detail(lead, "q", pm, "PatchmatchNet is evaluated on DTU [2].",
+                                 [Citation(1, eco.paper_id, eco.title, "", 2),
+                                  Citation(2, pm.paper_id, pm.title, "", 1)])
+    assert text.endswith("evaluated on DTU [1].") and [c.number for c in kept] == [1]
+    # Nothing of it cites the asked-about paper alone: its own sentence is quoted instead.
+    text, kept = declined_detail(lead, "What does PatchmatchNet reach on DTU?", pm,
+                                 "ECoDepth is best on KITTI [2].", cites)
+    assert 'It says: "PatchmatchNet is evaluated on DTU."' in text
 
 
 # --- a draft that only restates the question about the paper it cites ---------------------
