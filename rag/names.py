@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Sequence
 
-from rag import quantities
+from rag import components, quantities
 from rag.types import Source
 
 # Tokens such as MLTI, AdEMAMix, GPT-4, ResNet50, A-STAR.
@@ -224,6 +224,9 @@ def details_not_given(question: str, sources: Sequence[Source], unique: Collecti
     # reason is enough: a question missing a name is declined for the name).
     if not missing:
         missing += quantities.contradicted(question, f"{about.title} {about.abstract}")
+    # "How does WISE use reinforcement learning …?" of a paper that never writes it.
+    if not missing:
+        missing += components.missing(question, about.title, about.abstract, frequency)
     return missing, about
 
 

@@ -1,0 +1,56 @@
+"""A component the question says a named paper uses, which its abstract never writes
+(rag/components.py)."""
+
+from __future__ import annotations
+
+from conftest import source as src
+from rag.components import missing
+from rag.names import details_not_given
+
+WISE = ("WISE: Whitebox Image Stylization by Example-based Learning",
+        "We present WISE, a framework for example-based image stylization. By training "
+        "parameter prediction networks for global and local filter parameterizations, we "
+        "optimize the filter pipeline.")
+#: How many papers of a collection write each word (the check's notion of a field term).
+PAPERS = {"reinforcement": 14, "neural": 123, "attention": 41, "net": 3, "discriminator": 9}
+
+
+def papers(word: str) -> int:
+    return PAPERS.get(word, 0)
+
+
+def test_a_field_term_the_named_paper_never_writes_is_missing():
+    q = "How does WISE use reinforcement learning to pick filter parameters for each effect?"
+    assert missing(q, *WISE, papers) == ["reinforcement learning"]
+    assert missing("What attention architecture does WISE introduce?", *WISE, papers) == [
+        "attention architecture"]
+    # Described, not named: "new" and "kind of" are not part of what is missing.
+    assert missing("What new kind of discriminator does WISE add?", *WISE, papers) == [
+        "discriminator"]
+
+
+def test_words_the_paper_writes_common_words_and_rare_words_are_not_missing():
+    # Written, in another form: "networks" -> "network", "filters" -> "filter".
+    assert missing("How does WISE use a prediction network for its filters?", *WISE,
+                   papers) == []
+    # "neural" is the field's common vocabulary; "net" a user's own word.
+    assert missing("How does WISE use neural networks?", *WISE, papers) == []
+    assert missing("How does WISE use a small net?", *WISE, papers) == []
+
+
+def test_only_a_question_that_names_the_paper_and_states_the_premise_is_read():
+    # No named paper: a paraphrase, not a premise about WISE.
+    assert missing("How does a stylization method use reinforcement learning?", *WISE,
+                   papers) == []
+    # Another paper named: not a premise about this one.
+    assert missing("How does VeLO use reinforcement learning?", *WISE, papers) == []
+    # A question that asks whether, rather than how, states no premise.
+    assert missing("Does WISE rely on reinforcement learning?", *WISE, papers) == []
+
+
+def test_the_asked_about_paper_declines_a_component_it_never_mentions():
+    wise = [src(1, *WISE), src(2, "Other", "Reinforcement learning for control.")]
+    q = "How does WISE use reinforcement learning to pick filter parameters?"
+    assert details_not_given(q, wise, {"WISE"}, papers) == (["reinforcement learning"], wise[0])
+    assert details_not_given("How does WISE use parameter prediction networks?", wise,
+                             {"WISE"}, papers) == ([], wise[0])
