@@ -112,6 +112,9 @@ def declined_detail(lead: str, question: str, source: Source, rest: str,
     return f'{lead} It says: "{quote}" [1]', [cite]
 
 
+_POINTS_BACK = re.compile(r"(?:this|these|that|those|it|they|such|its|their)\b", re.I)
+
+
 def _citing_only(text: str, cites: list[Citation], source: Source
                  ) -> tuple[str, list[Citation]]:
     """The sentences of ``text`` that cite ``source`` and no other paper, their markers
@@ -121,6 +124,10 @@ def _citing_only(text: str, cites: list[Citation], source: Source
         return "", []
     kept = [s for sents in sentence_lines(text) for s in sents
             if (marks := _marks(s)) and marks <= {mine.number}]
+    # Right after "… does not mention X", "This approach …" points at nothing (the sentence it
+    # followed named X and was dropped).
+    while kept and _POINTS_BACK.match(kept[0]):
+        kept.pop(0)
     if not kept:
         return "", []
     return MARKER.sub("[1]", " ".join(kept)), [replace(mine, number=1)]

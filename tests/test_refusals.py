@@ -211,6 +211,10 @@ def test_a_declined_detail_keeps_only_what_the_asked_about_paper_says():
                                  [Citation(1, eco.paper_id, eco.title, "", 2),
                                   Citation(2, pm.paper_id, pm.title, "", 1)])
     assert text.endswith("evaluated on DTU [1].") and [c.number for c in kept] == [1]
+    # A first sentence that points back at a dropped one ("These networks …") goes too.
+    text, _ = declined_detail(lead, "q", pm, "These networks are tuned [1]. PatchmatchNet is "
+                              "evaluated on DTU [1].", cites)
+    assert text == f"{lead} PatchmatchNet is evaluated on DTU [1]."
     # Nothing of it cites the asked-about paper alone: its own sentence is quoted instead.
     text, kept = declined_detail(lead, "What does PatchmatchNet reach on DTU?", pm,
                                  "ECoDepth is best on KITTI [2].", cites)
