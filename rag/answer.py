@@ -285,7 +285,7 @@ def _listing_answer(q: str, question: str, k: int, mode: str | None, settings: S
                     sources=sorted(sources, key=lambda s: s.number), timings=timings,
                     standalone_question=query if query != q else None, model="retrieval only")
     if used:
-        snippets = listing.clauses(question, used, settings)  # each entry's sentence, once
+        snippets = listing.clauses(question, used, settings, describe=matches)
         answer.text, answer.refused = listing.render(matches, possible, snippets), False
         answer.citations = [Citation(s.number, s.paper_id, s.title, snippets.get(s.number, ""),
                                      s.number) for s in used]

@@ -75,7 +75,7 @@ def quote_text(text: str, source: Source) -> str:
 
 #: Where an abstract says what the paper itself contributes ("We propose …", "This paper
 #: introduces …"): the sentence that carries its own name for the method.
-_CONTRIBUTES = re.compile(
+CONTRIBUTES = re.compile(
     r"\b(?:we|this (?:paper|work)|our (?:method|approach))\s+(?:\w+\s+){0,2}?"
     r"(?:propose|introduce|present|develop|call|name|term|dub)", re.I)
 
@@ -83,13 +83,13 @@ _CONTRIBUTES = re.compile(
 def contribution(source: Source) -> str:
     """The abstract's first sentence saying what the paper proposes ("" when none does)."""
     return next((s for s in split_sentences(source.abstract or source.text)
-                 if _CONTRIBUTES.search(s)), "")
+                 if CONTRIBUTES.search(s)), "")
 
 
 def proposed(sentence: str) -> str:
     """What a `contribution` sentence says is proposed: its words after "we propose" ("" when
     it has no such phrase)."""
-    m = _CONTRIBUTES.search(sentence)
+    m = CONTRIBUTES.search(sentence)
     return sentence[m.end():] if m else ""
 
 

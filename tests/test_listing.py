@@ -52,6 +52,18 @@ def test_choose_needs_the_topic_not_just_a_close_score():
     assert [s.title for s in possible] == ["Close but off-topic", "Near"]
 
 
+def test_a_matching_paper_is_described_by_what_it_proposes(fake_settings):
+    q = "Which papers study federated learning?"
+    fed = _src(1, "FedX", "Federated learning suffers from client drift. We propose FedX, which "
+                          "corrects drift with control variates.", 0.6)
+    near = _src(2, "Near", "Distributed training across many clients. We introduce a compression "
+                           "scheme for gradients.", 0.5)
+    out = listing.clauses(q, [fed, near], fake_settings, describe=[fed])
+    # The match says what it does; the possibly relevant one, why it may be relevant.
+    assert out[1] == "We propose FedX, which corrects drift with control variates."
+    assert out[2] == "Distributed training across many clients."
+
+
 def test_a_listing_is_built_from_retrieval_with_one_sentence_per_paper(fake_settings, llm):
     a = rag.ask("Which papers study meta-learning with task interpolation?")
     assert llm.history == []  # the model was not called
