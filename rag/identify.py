@@ -174,7 +174,8 @@ def compared_among(question: str, shown: list[Source], unique: set[str],
     """The papers of ``shown`` a comparison question names, in rank order; empty unless it
     names two or more of them: by names only they write ("What do WSC-swap and ReliableSwap
     use …?"), or also by their titles' words when it asks to compare ("compare", "differ",
-    "both", "each")."""
+    "both", "each") or writes two titles side by side ("'A' and 'B'"). A paper named only by
+    words inside a longer run naming another is not named (`_inside_other`)."""
     named = []
     if any(joined(a, b, question) for a in unique for b in unique if a != b):
         named = [s for s in shown if named_in(question, s, unique, lambda _: 1 << 30)]
