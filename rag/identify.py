@@ -160,7 +160,17 @@ def named_in(question: str, source: Source, unique: set[str],
     if any(mentions(f"{source.title} {source.abstract}", n) for n in unique):
         return True
     return any(frequency(run) <= MAX_PAPERS_PER_NAME
-               for run in _title_runs(source.title, question))
+               for run in _title_runs(source.title, question) + _title_names(source.title,
+                                                                             question))
+
+
+def _title_names(title: str, question: str) -> list[str]:
+    """Capitalised words of the title that the question also writes capitalised, not as its
+    first word ("the distributed Shampoo implementation" names "… the Distributed Shampoo
+    Optimizer …"; "distributed" in lower case does not)."""
+    body = question.split(None, 1)[1] if " " in question.strip() else ""
+    return [w for w in dict.fromkeys(re.findall(r"[A-Z][A-Za-z0-9]{3,}", title))
+            if mentions(body, w)]
 
 
 def compared(question: str, sources: list[Source], unique: set[str],

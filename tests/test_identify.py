@@ -239,3 +239,24 @@ def test_two_titles_side_by_side_make_a_comparison_without_a_cue_word():
     # Two titles' words, but not one after the other: one is asked about within the other.
     assert compared("How does transductive few-shot learning use simple pipelines?", [a, b],
                     set(), rare) == []
+
+
+def test_a_capitalised_title_word_the_question_writes_names_the_paper():
+    shampoo = src(1, "A Distributed Data-Parallel PyTorch Implementation of the Distributed "
+                     "Shampoo Optimizer", "Shampoo is a second-order method.")
+    scalable = src(2, "Scalable Second Order Optimization for Deep Learning",
+                   "A second-order preconditioner at scale.")
+    for s in (shampoo, scalable):
+        s.shown_to_llm = True
+    counts = {"shampoo": 2, "scalable second order optimization": 1}
+
+    def few(phrase: str, default: int) -> int:  # as `papers_writing`: case and hyphens aside
+        return counts.get(phrase.lower(), default)
+    q = ("Compare what the distributed PyTorch Shampoo implementation and the scalable "
+         "second-order optimization paper claim about speed.")
+    assert compared(q, [shampoo, scalable], set(), lambda p: few(p, 40)) == [shampoo, scalable]
+    # Written in lower case ("distributed") or as the question's first word, a title word is
+    # no name; nor is one many papers write.
+    assert not named_in("Distributed training: what does the distributed one claim?", shampoo,
+                        set(), lambda p: few(p, 40))
+    assert not named_in(q, shampoo, set(), lambda p: 40)
