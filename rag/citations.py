@@ -84,13 +84,21 @@ _ABBREVIATION = re.compile(r"(?:\b(?:vs|e\.g|i\.e|cf|al|approx|resp|Fig|Figs|Eq|
                            re.I)
 
 
+# A name's initial before the name's possessive ("neuroscientist H. Barlow's principle") is no
+# sentence end. Only that shape is read: "… on model C. Then we …" ends a sentence, and no
+# list of sentence-opening words separates the two in general.
+_INITIAL = re.compile(r"(?:^|\s)[A-Z]\.$")
+_POSSESSIVE = re.compile(r"[A-Z][a-z]+'s\b")
+
+
 def split_sentences(text: str) -> list[str]:
     out: list[str] = []
     for piece in _SENTENCE.split(text.strip()):
         piece = (piece or "").strip()
         if not piece:
             continue
-        if out and _ABBREVIATION.search(out[-1]):
+        if out and (_ABBREVIATION.search(out[-1])
+                    or _INITIAL.search(out[-1]) and _POSSESSIVE.match(piece)):
             out[-1] = f"{out[-1]} {piece}"  # the split was at an abbreviation's period
         else:
             out.append(piece)

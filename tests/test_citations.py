@@ -86,6 +86,11 @@ def test_stream_renumberer_matches_final_numbering():
 def test_helpers():
     assert split_sentences("One. Two! Three?") == ["One.", "Two!", "Three?"]
     assert numbers_in("Up 12.5% over 2023 baselines [3].") == ["12.5", "2023"]
+    # A name's initial is no sentence end; a lone letter before a sentence's opening word is.
+    assert split_sentences("It owes to neuroscientist H. Barlow's principle. Next one.") == [
+        "It owes to neuroscientist H. Barlow's principle.", "Next one."]
+    assert split_sentences("The SDF of P from G. Afterwards, it extracts vertices.") == [
+        "The SDF of P from G.", "Afterwards, it extracts vertices."]
 
 
 def test_wrong_explicit_citation_is_repointed_to_the_paper_that_says_it():
