@@ -76,11 +76,16 @@ def missing(question: str, title: str, abstract: str,
     paper = re.sub(r"^(?:the|a|an)\s+", "", m.group("paper").strip(), flags=re.I)
     if not paper or _flat(paper) not in _flat(title):
         return []
-    words = [w for w in _WORD.findall(m.group("part")) if w.lower() not in _DESCRIBING]
-    if not words:
+    part = _WORD.findall(m.group("part"))
+    words = [w for w in part if w.lower() not in _DESCRIBING]
+    # "What benchmarks (metric, backbone) does X use?" asks which one: the head noun names the
+    # kind asked for, which an abstract names by instance ("DTU"), not by that word. Only the
+    # words before it ("What *attention* architecture …") say what X is taken to have.
+    named = [w for w in (part[:-1] if m.re is _WHAT else part) if w.lower() not in _DESCRIBING]
+    if not named:
         return []
     have = _stems(f"{title} {abstract}")
-    absent = [w for w in words if len(w) > 2 and _stemmer.stemWord(w.lower()) not in have]
+    absent = [w for w in named if len(w) > 2 and _stemmer.stemWord(w.lower()) not in have]
     if frequency is not None:
         absent = [w for w in absent if MIN_PAPERS <= frequency(w) <= MAX_PAPERS]
     return [" ".join(words)] if absent else []

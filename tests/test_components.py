@@ -25,8 +25,16 @@ def test_a_field_term_the_named_paper_never_writes_is_missing():
     assert missing("What attention architecture does WISE introduce?", *WISE, papers) == [
         "attention architecture"]
     # Described, not named: "new" and "kind of" are not part of what is missing.
-    assert missing("What new kind of discriminator does WISE add?", *WISE, papers) == [
-        "discriminator"]
+    assert missing("What new kind of attention module does WISE add?", *WISE, papers) == [
+        "attention"]
+
+
+def test_the_kind_a_which_question_asks_for_is_not_missing():
+    counts = {**PAPERS, "benchmarks": 30, "metric": 20}
+    # WISE's abstract names neither word; it would name its benchmarks and metric by instance.
+    assert missing("What benchmarks does WISE use?", *WISE, lambda w: counts.get(w, 0)) == []
+    assert missing("Which metric does WISE use to compare styles?", *WISE,
+                   lambda w: counts.get(w, 0)) == []
 
 
 def test_words_the_paper_writes_common_words_and_rare_words_are_not_missing():
