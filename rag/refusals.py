@@ -14,7 +14,13 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 
-from rag.citations import MARKER, is_non_answer, sentence_lines, strip_markers
+from rag.citations import (
+    MARKER,
+    cited_numbers,
+    is_non_answer,
+    sentence_lines,
+    strip_markers,
+)
 from rag.identify import asks_which
 from rag.names import naming
 from rag.premises import Denial
@@ -123,7 +129,7 @@ def _citing_only(text: str, cites: list[Citation], source: Source
     if mine is None:
         return "", []
     kept = [s for sents in sentence_lines(text) for s in sents
-            if (marks := _marks(s)) and marks <= {mine.number}]
+            if (marks := set(cited_numbers(s))) and marks <= {mine.number}]
     # Right after "… does not mention X", "This approach …" points at nothing (the sentence it
     # followed named X and was dropped).
     while kept and _POINTS_BACK.match(kept[0]):
@@ -131,10 +137,6 @@ def _citing_only(text: str, cites: list[Citation], source: Source
     if not kept:
         return "", []
     return MARKER.sub("[1]", " ".join(kept)), [replace(mine, number=1)]
-
-
-def _marks(sentence: str) -> set[int]:
-    return {int(n) for m in MARKER.finditer(sentence) for n in re.findall(r"\d+", m.group(1))}
 
 
 def restatable(draft: list[str], sources: list[Source], closest: int | None) -> Source | None:
