@@ -231,9 +231,7 @@ def ask_stream(
         if asked.does_not_answer(judge.answers(standalone, cited).p) \
                 and asked.answers(judge.answers(standalone, other).p):
             # The model cited its [1]; the judge reads the other paper as the answer.
-            quote = quotes.naming_quote(standalone, other)
-            _replace(answer, (f'This is "{other.title}" [1], which says: "{quote}"',
-                              [Citation(1, other.paper_id, other.title, quote, other.number)]),
+            _replace(answer, refusals.presented(other, quotes.naming_quote(standalone, other)),
                      refused=False)
     if not lead:
         # "Yes, there is a method that … [1]" names no paper; "How do A and B differ?" answered

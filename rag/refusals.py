@@ -171,7 +171,11 @@ def restated(question: str, draft: list[str], sources: list[Source], closest: in
         claim = " ".join(strip_markers(d) for d in draft)
         held = judge(claim, f"{src.title}. {src.abstract or src.text}") >= JUDGE_THRESHOLD
     quote = naming_quote(" ".join([question, *draft]), src) if held else ""
-    if not quote:
-        return None
+    return presented(src, quote) if quote else None
+
+
+def presented(src: Source, quote: str) -> tuple[str, list[Citation]]:
+    """'This is "<title>" [1], which says: "<quote>"' and its citation: a paper given as the
+    answer in its own words (a confirmed restatement, or the recheck's other paper)."""
     return (f'This is "{src.title}" [1], which says: "{quote}"',
             [Citation(1, src.paper_id, src.title, quote, src.number)])
