@@ -176,6 +176,9 @@ def ask_stream(
     if lead:
         draft = refusals.without_sentences_naming(draft, missing)
     checked = citations.check(draft, selected, question=standalone)
+    # The shown papers a comparison names: the question and the prompt's papers settle it, and
+    # three steps below ask.
+    compared = identify.compared(standalone, selected, unique, writing)
     timings["check"] = time.perf_counter() - t
     answer.text = checked.text
     answer.citations = checked.citations
@@ -199,8 +202,7 @@ def ask_stream(
                 lambda src: asked.answers(judge.answers(standalone, src).p))
         # A comparison of papers the collection has: each side in its own words, not "the
         # papers don't give this" with one of them as the closest.
-        sides = None if rescued or lead else refusals.each_says(
-            standalone, identify.compared(standalone, selected, unique, writing))
+        sides = None if rescued or lead else refusals.each_says(standalone, compared)
         said = rescued or sides
         if said:
             # The judge read the draft against the paper and it held, or only the papers' own
@@ -214,8 +216,7 @@ def ask_stream(
     # A draft that stood on its own (not one a judge already rescued, nor a declined detail).
     rests_on = (asked.rests_on(answer) if settings.check_asked and not lead
                 and not checked.refused else None)
-    if rests_on and not plan.earlier and not identify.compared(standalone, selected, unique,
-                                                                writing):
+    if rests_on and not plan.earlier and not compared:
         yield Status("checking", asked.CHECKING)
         if asked.does_not_answer(judge.answers(standalone, rests_on).p):
             # Every sentence may be the paper's own and still not answer the question (a
@@ -224,8 +225,7 @@ def ask_stream(
                      or (NOTHING_RELEVANT, []), refused=True)
     pair = (asked.other_paper(answer, selected) if settings.recheck_paper and not lead
             and not answer.refused and not plan.earlier else None)
-    if pair and not identify.named_in(standalone, pair[0], unique, writing) \
-            and not identify.compared(standalone, selected, unique, writing):
+    if pair and not identify.named_in(standalone, pair[0], unique, writing) and not compared:
         cited, other = pair
         yield Status("checking", asked.CHECKING)
         if asked.does_not_answer(judge.answers(standalone, cited).p) \
