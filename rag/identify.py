@@ -156,12 +156,17 @@ def named_in(question: str, source: Source, unique: set[str],
     """Whether the question names this paper: a name only it writes (``unique``, e.g.
     "NegToMe"), or a run of its title's words few papers write (``frequency``: how many papers
     of the collection write a phrase)."""
-    # As written: "STEP" and "WISE" name one paper each, "step-aware" and "pixel-wise" do not.
-    if any(mentions(f"{source.title} {source.abstract}", n) for n in unique):
+    if _writes_unique(source, unique):
         return True
     return any(frequency(run) <= MAX_PAPERS_PER_NAME
                for run in _title_runs(source.title, question) + _title_names(source.title,
                                                                              question))
+
+
+def _writes_unique(source: Source, unique: set[str]) -> bool:
+    """The paper writes one of ``unique`` (names the collection writes in one paper only) as
+    written: "STEP" and "WISE" name one paper each, "step-aware" and "pixel-wise" do not."""
+    return any(mentions(f"{source.title} {source.abstract}", n) for n in unique)
 
 
 def _title_names(title: str, question: str) -> list[str]:
@@ -185,15 +190,17 @@ def compared_among(question: str, shown: list[Source], unique: set[str],
     names two or more of them: by names only they write ("What do WSC-swap and ReliableSwap
     use …?"), or also by their titles' words when it asks to compare ("compare", "differ",
     "both", "each") or writes two titles side by side ("'A' and 'B'"). A paper named only by
-    words inside a longer run naming another is not named (`_inside_other`)."""
+    words inside a longer run naming another is not named (`_inside_another`)."""
     named = []
     if any(joined(a, b, question) for a in unique for b in unique if a != b):
         named = [s for s in shown if named_in(question, s, unique, lambda _: 1 << 30)]
     if len(named) < 2:
         by_words = [s for s in shown if named_in(question, s, unique, frequency)]
-        by_words = [s for s in by_words
-                    if not _inside_other(question, s, by_words, unique, frequency)]
-        if COMPARES.search(question) or _side_by_side(question, by_words, frequency):
+        spans = {s.paper_id: _span(question, s, frequency) for s in by_words}
+        by_words = [s for s in by_words if _writes_unique(s, unique)
+                    or not _inside_another(spans[s.paper_id], list(spans.values()))]
+        if COMPARES.search(question) or _side_by_side(
+                question, [spans[s.paper_id] for s in by_words]):
             named = by_words
     return named if len(named) >= 2 else []
 
@@ -202,14 +209,14 @@ def compared_among(question: str, shown: list[Source], unique: set[str],
 _BETWEEN = frozenset({"and", "or", "vs", "versus", "and the", "or the", "vs the"})
 
 
-def _side_by_side(question: str, named: list[Source], frequency: Callable[[str], int]) -> bool:
-    """Two papers' titles written one after the other, joined by "and", "or" or "vs":
-    "Which alternatives do 'Transductive Few-Shot Learning: …' and 'Pushing the Limits of
-    Simple Pipelines …' advocate?" asks about both, with no word that says "compare"."""
+def _side_by_side(question: str, spans: list[tuple[int, int] | None]) -> bool:
+    """Two papers' titles (their `_span`s) written one after the other, joined by "and", "or"
+    or "vs": "Which alternatives do 'Transductive Few-Shot Learning: …' and 'Pushing the Limits
+    of Simple Pipelines …' advocate?" asks about both, with no word that says "compare"."""
     text = normalised(question)
-    spans = sorted(sp for sp in (_span(question, s, frequency) for s in named) if sp)
+    ordered = sorted(sp for sp in spans if sp)
     return any(b[0] >= a[1] and text[a[1]:b[0]].strip() in _BETWEEN
-               for a, b in zip(spans, spans[1:]))
+               for a, b in zip(ordered, ordered[1:]))
 
 
 def _span(question: str, source: Source, frequency: Callable[[str], int]
@@ -225,22 +232,15 @@ def _span(question: str, source: Source, frequency: Callable[[str], int]
     return start, start + len(run) + 2
 
 
-def _inside_other(question: str, source: Source, named: list[Source], unique: set[str],
-                  frequency: Callable[[str], int]) -> bool:
-    """Named only by words that are part of a longer run naming another paper: in "Multistep
-    Consistency Models and the Phased Consistency Model", "multistep consistency" names
-    "Multistep Consistency Models", not "MLCM: Multistep Consistency Distillation …"."""
-    if any(mentions(f"{source.title} {source.abstract}", n) for n in unique):
-        return False
-    mine = _span(question, source, frequency)
-    if mine is None:
-        return False
-    for other in named:
-        theirs = _span(question, other, frequency) if other is not source else None
-        if theirs and theirs[0] <= mine[0] and mine[1] <= theirs[1] \
-                and theirs[1] - theirs[0] > mine[1] - mine[0]:
-            return True
-    return False
+def _inside_another(mine: tuple[int, int] | None, spans: list[tuple[int, int] | None]
+                    ) -> bool:
+    """A paper named only by words (``mine``) that are part of a longer run naming another
+    paper: in "Multistep Consistency Models and the Phased Consistency Model", "multistep
+    consistency" names "Multistep Consistency Models", not "MLCM: Multistep Consistency
+    Distillation …"."""
+    return mine is not None and any(
+        theirs and theirs[0] <= mine[0] and mine[1] <= theirs[1]
+        and theirs[1] - theirs[0] > mine[1] - mine[0] for theirs in spans)
 
 
 def sides_left_out(answer: Answer, question: str, unique: set[str],
