@@ -4,7 +4,9 @@ Each question's dense and BM25 candidates are computed once (`rag.retrieval.cand
 the query the product searches with: a listing question without its scaffolding), then
 every rule in `rag.fusion` ranks the same candidates, so the table compares rules, not noise.
 Printed per split and kind: recall@5, recall@10 and MRR of the gold papers, for dense alone,
-BM25 alone, the old default (RRF k=60, no name rule) and every candidate rule; plus two probes
+BM25 alone, the old default (RRF k=60, no name rule) and every candidate rule, and the default
+rule and dense alone on candidates ranked by chunks only (``no sentences``: without the
+sentence vectors of rag/sentences.py); plus two probes
 built from the corpus, not from the eval set:
 
 * name probe — 120 coined names or acronyms found in exactly one paper (`rag.names.named_terms`
@@ -194,6 +196,13 @@ def run(settings: Settings, out: Path | None = None) -> dict:
     bare = f"{default.name} (no phrases)"
     tab[bare] = table(items, [candidates(query_of(q["question"], plain), plain) for q in items],
                       [default])[default.name]
+    # ... and without the sentence vectors (RAG_SENTENCE_WEIGHT=0): ranking by chunks only.
+    chunky = settings.with_overrides(sentence_weight=0.0)
+    unsent = f"{default.name} (no sentences)"
+    dense_rule = next(r for r in rule_list if r.name == "dense")
+    chunk_cands = [candidates(query_of(q["question"], chunky), chunky) for q in items]
+    tab[unsent] = table(items, chunk_cands, [default])[default.name]
+    tab["dense (no sentences)"] = table(items, chunk_cands, [dense_rule])["dense"]
     pr = probes(settings)
     probe_cands = {kind: [candidates(q, settings) for q, _ in pairs] for kind, pairs in pr.items()}
     old = Rule("rrf60 (old)", "rrf")
@@ -207,14 +216,16 @@ def run(settings: Settings, out: Path | None = None) -> dict:
                    for kind, pairs in pr.items()},
     }
     for kind, pairs in pr.items():
-        result["probes"][kind]["misses@5"][bare] = probe_misses(
-            pairs, [candidates(q, plain) for q, _ in pairs], [default])[default.name]
+        for name, s in ((bare, plain), (unsent, chunky)):
+            result["probes"][kind]["misses@5"][name] = probe_misses(
+                pairs, [candidates(q, s) for q, _ in pairs], [default])[default.name]
     result["probes"]["title"]["refused_before_llm"] = {
         name: refusals(pr["title"], r.settings(settings))
         for name, r in {old.name: old, default.name: default, chosen.name: chosen}.items()}
     dev_qs = [q["question"] for q in items if q.get("split") == "dev"][:60]
     result["latency_ms"] = latency_ms(dev_qs, {old.name: old.settings(settings),
                                                bare: default.settings(plain),
+                                               unsent: default.settings(chunky),
                                                default.name: default.settings(settings),
                                                chosen.name: chosen.settings(settings)})
     if out:
@@ -236,7 +247,8 @@ def _default_name(settings: Settings, rule_list: list[Rule]) -> str:
 
 def to_markdown(result: dict, show: list[str] | None = None) -> str:
     tab = result["table"]
-    show = show or ["dense", "bm25", "rrf60 (old)", result["current_default"],
+    show = show or ["dense (no sentences)", "dense", "bm25", "rrf60 (old)",
+                    f"{result['current_default']} (no sentences)", result["current_default"],
                     f"{result['current_default']} (no phrases)", result["chosen_on_dev"]]
     show = list(dict.fromkeys(n for n in show if n in tab))
     lines = [f"Chosen on dev: **{result['chosen_on_dev']}**; current default: "

@@ -39,7 +39,7 @@ def cmd_ingest(args) -> int:
         TimeRemainingColumn(), transient=True,
         disable=not sys.stderr.isatty() and not args.progress,
     ) as bar:
-        task = bar.add_task("Embedding chunks", total=None)
+        task = bar.add_task("Embedding chunks and sentences", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)

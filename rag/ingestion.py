@@ -32,11 +32,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import MetadataMode, TextNode
 
-from rag import store
+from rag import sentences, store
 from rag.corpus import load_corpus
 from rag.embeddings import get_embedder
 from rag.errors import IndexBusy
@@ -58,6 +59,8 @@ class IngestReport:
     papers_removed: list[str] = field(default_factory=list)
     chunks_added: int = 0
     chunks_removed: int = 0
+    sentences_added: int = 0
+    sentences_removed: int = 0
     seconds: float = 0.0
     # where the time went: "parse" (corpus + chunking), "embed", "store" (Chroma adds/deletes)
     timings: dict[str, float] = field(default_factory=dict)
@@ -67,7 +70,8 @@ class IngestReport:
             f"{self.papers} papers, {self.chunks} chunks in the index — papers added "
             f"{len(self.papers_added)}, updated {len(self.papers_updated)}, removed "
             f"{len(self.papers_removed)}; chunks embedded {self.chunks_added}, removed "
-            f"{self.chunks_removed}; {self.seconds:.1f} s"
+            f"{self.chunks_removed}; sentences embedded {self.sentences_added}, removed "
+            f"{self.sentences_removed}; {self.seconds:.1f} s"
         )
 
 
@@ -125,7 +129,10 @@ def chunk_papers(papers: list[Paper], settings: Settings) -> list[TextNode]:
     return nodes
 
 
-def _record(node: TextNode) -> tuple[str, str, dict[str, str | int | float | bool]]:
+_Record = tuple[str, str, dict[str, str | int | float | bool]]  # (id, document, metadata)
+
+
+def _record(node: TextNode) -> _Record:
     """(id, document, metadata) as stored: the chunk text, and its metadata with None as ""
     (Chroma stores no None; llama-index's vector store wrote "" too).
 
@@ -194,10 +201,11 @@ def ingest(
 
     with index_lock(settings, wait=wait_for_lock):
         if rebuild:
-            try:
-                store.client(settings, create=True).delete_collection(settings.collection)
-            except Exception:
-                pass  # nothing to delete
+            for name in (settings.collection, sentences.collection_name(settings)):
+                try:
+                    store.client(settings, create=True).delete_collection(name)
+                except Exception:
+                    pass  # nothing to delete
         coll = store.collection(settings, create=True)
         store.check_embed_model(coll, settings)
         existing = _existing(coll)
@@ -215,40 +223,56 @@ def ingest(
         )
         report.papers_removed = sorted(p for p in old_papers if p not in new_papers)
 
-        if to_add:
+        # The sentence vectors (rag/sentences.py) are diffed the same way, in their own
+        # collection, in the same run: every addition before any deletion.
+        s_coll = sentences.open_collection(settings, create=True)
+        s_wanted = sentences.records(papers)
+        s_existing = sentences.existing(s_coll)
+        s_add = [i for i in s_wanted if i not in s_existing]
+        s_remove = [i for i in s_existing if i not in s_wanted]
+
+        texts = {n.id_: n.get_content(metadata_mode=MetadataMode.EMBED) for n in to_add}
+        jobs: list[tuple[Any, list[_Record], dict[str, str]]] = [
+            (coll, [_record(n) for n in to_add], texts),
+            (s_coll, [(i, s_wanted[i][1], {"paper_id": s_wanted[i][0]}) for i in s_add],
+             {i: s_wanted[i][1] for i in s_add})]
+        total, done = len(to_add) + len(s_add), 0
+        for target, recs, embed_texts in jobs:
+            if not recs:
+                continue
             embedder = get_embedder(settings)
             batch = min(settings.embed_batch_size * 4, _max_batch(settings))
-            texts = {n.id_: n.get_content(metadata_mode=MetadataMode.EMBED) for n in to_add}
             # Longest first: a batch is padded to its longest text, so batches of similar
             # lengths waste less work (bench/embed.py measures it). Ids are content hashes,
-            # so the order chunks are stored in changes nothing.
-            to_add.sort(key=lambda n: -len(texts[n.id_]))
-            done = 0
-            for start in range(0, len(to_add), batch):
-                part = to_add[start : start + batch]
+            # so the order records are stored in changes nothing.
+            recs.sort(key=lambda r: -len(embed_texts[r[0]]))
+            for start in range(0, len(recs), batch):
+                part = recs[start : start + batch]
                 t0 = time.perf_counter()
-                vectors = embedder.get_text_embedding_batch([texts[n.id_] for n in part])
+                vectors = embedder.get_text_embedding_batch([embed_texts[r[0]] for r in part])
                 t1 = time.perf_counter()
                 if vectors:
                     store.check_dimension(coll, len(vectors[0]))
-                ids, docs, metas = zip(*(_record(n) for n in part))
+                ids, docs, metas = zip(*part)
                 # Committed batch by batch: a crash keeps what was embedded so far.
-                coll.add(ids=list(ids), documents=list(docs), metadatas=list(metas),
-                         embeddings=vectors)
-                if start == 0 and vectors:
+                target.add(ids=list(ids), documents=list(docs), metadatas=list(metas),
+                           embeddings=vectors)
+                if target is coll and start == 0 and vectors:
                     store.record_dimension(coll, len(vectors[0]))
                 report.timings["embed"] += t1 - t0
                 report.timings["store"] += time.perf_counter() - t1
                 done += len(part)
                 if progress:
-                    progress(done, len(to_add))
-        if to_remove:
-            t0 = time.perf_counter()
-            for start in range(0, len(to_remove), 5000):
-                coll.delete(ids=to_remove[start : start + 5000])
-            report.timings["store"] += time.perf_counter() - t0
-        if to_add or to_remove:
+                    progress(done, total)
+        t0 = time.perf_counter()
+        for target, stale in ((coll, to_remove), (s_coll, s_remove)):
+            for start in range(0, len(stale), 5000):
+                target.delete(ids=stale[start : start + 5000])
+        report.timings["store"] += time.perf_counter() - t0
+        if to_add or to_remove or s_add or s_remove:
             store.stamp(coll)
+        report.sentences_added = len(s_add)
+        report.sentences_removed = len(s_remove)
         report.chunks_added = len(to_add)
         report.chunks_removed = len(to_remove)
     report.seconds = time.perf_counter() - started
@@ -272,5 +296,12 @@ def is_current(path: str | Path | None = None, settings: Settings | None = None)
         store.check_embed_model(coll, settings)
     except RagError:
         return False
-    wanted = {n.id_ for n in chunk_papers(load_corpus(path or settings.corpus_dir), settings)}
-    return set(_existing(coll)) == wanted
+    papers = load_corpus(path or settings.corpus_dir)
+    wanted = {n.id_ for n in chunk_papers(papers, settings)}
+    if set(_existing(coll)) != wanted:
+        return False
+    try:
+        s_coll = sentences.open_collection(settings)
+    except RagError:
+        return False
+    return sentences.existing(s_coll) == set(sentences.records(papers))

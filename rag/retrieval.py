@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag import store
+from rag import sentences, store
 from rag.bm25 import BM25
 from rag.errors import BadInput, IndexNotFound
 from rag.fusion import fuse
@@ -78,6 +78,17 @@ class _Index:
         self.chunks_of: dict[str, list[str]] = {}
         for c in self.chunks.values():
             self.chunks_of.setdefault(c.paper_id, []).append(c.id)
+        self._sentences: sentences.SentenceVectors | None = None
+        self._sentences_read = False
+        self._sentences_lock = threading.Lock()
+
+    def sentence_vectors(self, settings: Settings) -> sentences.SentenceVectors | None:
+        """The index's sentence vectors (rag/sentences.py), read on first use."""
+        with self._sentences_lock:
+            if not self._sentences_read:
+                self._sentences = sentences.load(settings, sorted(self.chunks_of))
+                self._sentences_read = True
+            return self._sentences
 
     def sample_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(chunk vectors, paper index per row) of up to SPREAD_PAPERS papers, every n-th by
@@ -232,9 +243,12 @@ class Candidates:
 
 
 def _candidates(idx: _Index, question: str, qvec: list[float], n: int, mode: str,
-                phrases: bool = False
+                phrases: bool = False, sentence_vectors: sentences.SentenceVectors | None = None,
+                sentence_weight: float = 0.0
                 ) -> tuple[Candidates, list[tuple[str, float]], list[tuple[str, float]]]:
-    """(candidates, dense chunk hits, BM25 chunk hits) for one query."""
+    """(candidates, dense chunk hits, BM25 chunk hits) for one query. With sentence vectors
+    and a weight, each paper's dense score mixes in its best sentence's cosine
+    (`_with_sentences`)."""
     dense_hits = _dense(idx, qvec, n) if mode != "bm25" else []
     bm25_all = idx.bm25_scores(question, phrases) if mode != "dense" else {}
     sparse_hits = _bm25(bm25_all, n)
@@ -256,7 +270,43 @@ def _candidates(idx: _Index, question: str, qvec: list[float], n: int, mode: str
             if p not in in_sparse:
                 cands.sparse_fill[p] = max((bm25_all.get(c, 0.0)
                                             for c in idx.chunks_of.get(p, [])), default=0.0)
+    if sentence_vectors is not None and sentence_weight > 0 and mode != "bm25":
+        _with_sentences(cands, idx, np.asarray(qvec, dtype=np.float32), bm25_all,
+                        sentence_vectors.best(np.asarray(qvec, dtype=np.float32)),
+                        sentence_weight)
     return cands, dense_hits, sparse_hits
+
+
+def _with_sentences(cands: Candidates, idx: _Index, qvec: np.ndarray,
+                    bm25_all: dict[str, float], sent: dict[str, float], weight: float) -> None:
+    """Re-score the dense side: (1 - weight) x best chunk cosine + weight x best sentence
+    cosine, for every candidate paper; the papers whose best sentence ranks among the first
+    ``len(cands.dense)`` join the dense list even when no chunk of theirs did (with their
+    chunk cosine and BM25 score filled in, as for any candidate)."""
+    if not sent:
+        return
+    have = {p for p, _ in cands.dense} | set(cands.dense_fill)
+    by_sentence = sorted(sent, key=lambda p: -sent[p])[: len(cands.dense)]
+    extra = [p for p in by_sentence if p not in have]
+    cos = idx.cosines(qvec, [cid for p in extra for cid in idx.chunks_of.get(p, [])])
+    chunk, in_sparse = dict(cands.dense), dict(cands.sparse)
+    for p in extra:
+        chunk[p] = max((cos[c] for c in idx.chunks_of.get(p, []) if c in cos), default=-1.0)
+        if bm25_all and p not in in_sparse:
+            cands.sparse_fill[p] = max((bm25_all.get(c, 0.0) for c in idx.chunks_of.get(p, [])),
+                                       default=0.0)
+
+    def mix(p: str, chunk_cos: float) -> float:
+        return (1 - weight) * chunk_cos + weight * sent.get(p, chunk_cos)
+
+    cands.dense = sorted(((p, mix(p, v)) for p, v in chunk.items()), key=lambda kv: -kv[1])
+    cands.dense_fill = {p: mix(p, v) for p, v in cands.dense_fill.items()}
+
+
+def _sentence_args(idx: _Index, settings: Settings
+                   ) -> tuple[sentences.SentenceVectors | None, float]:
+    w = settings.sentence_weight
+    return (idx.sentence_vectors(settings) if w > 0 else None), w
 
 
 def candidates(question: str, settings: Settings | None = None) -> Candidates:
@@ -267,7 +317,7 @@ def candidates(question: str, settings: Settings | None = None) -> Candidates:
     qvec = get_encoder(settings).get_query_embedding(question)
     store.check_dimension(idx.coll, len(qvec))
     return _candidates(idx, question, qvec, settings.candidates, "hybrid",
-                       settings.phrase_match)[0]
+                       settings.phrase_match, *_sentence_args(idx, settings))[0]
 
 
 def retrieve(
@@ -296,7 +346,7 @@ def retrieve(
     t1 = time.perf_counter()
 
     cands, dense, sparse = _candidates(idx, question, qvec, settings.candidates, mode,
-                                       settings.phrase_match)
+                                       settings.phrase_match, *_sentence_args(idx, settings))
     ranked = fuse(*cands.lists(settings.fill_scores and mode == "hybrid"),
                   method=settings.fusion if mode == "hybrid" else "rrf", rrf_k=settings.rrf_k,
                   dense_weight=settings.dense_weight,

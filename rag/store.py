@@ -176,31 +176,34 @@ def diagnose(path: Path, error: Exception | None) -> RagError:
     )
 
 
-def collection(settings: Settings, create: bool = False):
+def collection(settings: Settings, create: bool = False, name: str | None = None):
+    """The index's chunk collection, or the one called ``name`` in the same store (the
+    sentence vectors, rag/sentences.py)."""
+    name = name or settings.collection
     c = client(settings, create=create)
     if create:
         try:
             return c.get_or_create_collection(
-                settings.collection,
+                name,
                 metadata={"hnsw:space": "cosine", "embed_model": settings.embedder_id},
                 embedding_function=None,
             )
         except Exception as e:
-            raise RagError(f"Cannot create collection {settings.collection!r}: {e}") from None
+            raise RagError(f"Cannot create collection {name!r}: {e}") from None
     first: Exception | None = None
     for _ in (1, 2):
         try:
-            return c.get_collection(settings.collection, embedding_function=None)
+            return c.get_collection(name, embedding_function=None)
         except Exception as e:
             if _is_missing_collection(e):
                 raise IndexNotFound(
-                    f"The index has no collection {settings.collection!r}; run `rag ingest`."
+                    f"The index has no collection {name!r}; run `rag ingest`."
                 ) from None
             first = first or e
     if settings.chroma_host:
         raise IndexUnavailable(
             f"The Chroma server at {settings.chroma_host}:{settings.chroma_port} failed to "
-            f"return collection {settings.collection!r} ({type(first).__name__}: {first}); "
+            f"return collection {name!r} ({type(first).__name__}: {first}); "
             "try again."
         )
     raise diagnose(Path(settings.chroma_dir), first)

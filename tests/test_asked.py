@@ -127,8 +127,11 @@ PARAPHRASE = "How can a clipping threshold be chosen automatically from past gra
 def test_an_answer_moves_to_the_other_top_paper_when_the_judge_says_it_answers(fake_settings,
                                                                               llm):
     from rag.retrieval import retrieve
+    from rag.turns import select_sources
 
-    top2 = retrieve(PARAPHRASE, settings=fake_settings)[:2]
+    # The two best-ranked papers the model is shown (those past the relevance floor).
+    top2 = select_sources(retrieve(PARAPHRASE, settings=fake_settings), fake_settings,
+                          PARAPHRASE)[:2]
     llm.enqueue("It picks the threshold from past norms [1].", "no", "yes")
     shown, a = _statuses(PARAPHRASE, settings=fake_settings)
     assert CHECKING in shown and not llm.replies  # both judge calls were made

@@ -173,3 +173,47 @@ def test_sigkill_mid_ingest_then_rerun_equals_clean_ingest(empty_settings, tmp_p
     ingest(f, settings=clean)
     assert after == sorted(store.collection(clean).get()["ids"])
     assert r.chunks_added == len(after) - len(partial)
+
+
+def sentence_ids(settings):
+    from rag import sentences
+
+    return sorted(sentences.open_collection(settings).get()["ids"])
+
+
+def test_sentence_vectors_follow_the_corpus(empty_settings, tmp_path):
+    """Each paper's title and abstract sentences are stored beside its chunks, diffed the same
+    way: re-ingesting embeds none, a changed paper replaces only its own, a removed one goes,
+    and an index without them is not current (so `make index` adds them)."""
+    from rag import sentences
+
+    f = tmp_path / "c.jsonl"
+    recs = corpus(3)
+    write_jsonl(f, recs)
+    r1 = ingest(f)
+    before = sentence_ids(empty_settings)
+    assert r1.sentences_added == len(before) == len(sentences.records(load_corpus(f)))
+    assert len(before) == 3 * (1 + 6)  # the title and six sentences each
+    assert ingest(f).sentences_added == 0 and sentence_ids(empty_settings) == before
+
+    recs[1]["abstract"] = "One new sentence about graphs. And a second one."
+    del recs[2]
+    write_jsonl(f, recs)
+    r3 = ingest(f)
+    after = sentence_ids(empty_settings)
+    assert (r3.sentences_added, r3.sentences_removed) == (2, 6 + 7)  # the title stays
+    assert [i for i in before if i.startswith("paper-0")] == \
+        [i for i in after if i.startswith("paper-0")]
+    assert "sentences embedded 2, removed 13" in r3.summary()
+
+    store.client(empty_settings).delete_collection(sentences.collection_name(empty_settings))
+    assert not is_current(f)
+    assert ingest(f).sentences_added == len(after) and is_current(f)
+
+
+def test_rebuild_drops_the_sentence_vectors_too(empty_settings, tmp_path):
+    f = tmp_path / "c.jsonl"
+    write_jsonl(f, corpus(2))
+    ingest(f)
+    r = ingest(f, rebuild=True)
+    assert r.sentences_added == len(sentence_ids(empty_settings)) == 2 * 7

@@ -139,7 +139,8 @@ def test_stored_records_are_the_llama_index_vector_stores_minus_its_bookkeeping(
 
 
 def test_an_index_built_through_llama_index_stays_current(empty_settings, tmp_path):
-    """An index written the old way (with llama-index's bookkeeping) needs no re-embedding."""
+    """An index written the old way (with llama-index's bookkeeping) needs no re-embedding of
+    its chunks: ingest only adds the sentence vectors (rag/sentences.py) it lacks."""
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
     f = tmp_path / "c.jsonl"
@@ -152,9 +153,10 @@ def test_an_index_built_through_llama_index_stays_current(empty_settings, tmp_pa
     coll = store.collection(empty_settings, create=True)
     ChromaVectorStore(chroma_collection=coll).add(cast(list[BaseNode], nodes))
 
-    assert is_current(f)
+    assert not is_current(f)  # no sentence vectors yet
     report = ingest(f)
     assert report.chunks_added == 0 and report.chunks_removed == 0
+    assert report.sentences_added > 0 and is_current(f)
 
 
 @pytest.mark.parametrize("batch", [1, 7])
@@ -169,7 +171,9 @@ def test_small_batches_commit_everything_once(empty_settings, tmp_path, monkeypa
     report = ingest(f, progress=lambda done, total: seen.append((done, total)))
     ids = store.collection(get_settings()).get()["ids"]
     assert len(ids) == len(set(ids)) == report.chunks == report.chunks_added
-    assert seen[-1] == (report.chunks, report.chunks) and len(seen) > 1
+    # progress counts chunks and sentence vectors alike
+    done = report.chunks + report.sentences_added
+    assert seen[-1] == (done, done) and len(seen) > 1
     assert ingest(f).chunks_added == 0
 
 

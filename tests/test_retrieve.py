@@ -70,3 +70,48 @@ def test_phrase_match_adds_nothing_without_a_phrase_and_is_off_by_default(fake_s
     assert idx.bm25_scores("MLTI", phrases=True) == idx.bm25_scores("MLTI")
     q = "meta-learning with few tasks"
     assert idx.bm25_scores(q, phrases=True) != idx.bm25_scores(q)
+
+
+def _two_papers(tmp_path):
+    """A paper broadly on the query's words (its chunk is closest) and one that states the
+    query in a single sentence among unrelated ones (its sentence is closest)."""
+    import json
+
+    from rag.ingestion import ingest
+
+    f = tmp_path / "c.jsonl"
+    papers = [
+        {"title": "Paper one", "abstract": "Alpha beta rho. Gamma delta sigma."},
+        {"title": "Paper two", "abstract": "Alpha beta gamma delta epsilon. Zeta eta theta "
+                                           "iota kappa. Lambda mu nu xi omicron pi."},
+    ]
+    f.write_text("\n".join(json.dumps(p) for p in papers) + "\n")
+    ingest(f)
+
+
+def test_a_paper_stating_the_question_in_one_sentence_ranks_first(empty_settings, tmp_path):
+    """RAG_SENTENCE_WEIGHT: with sentence vectors the paper whose one sentence says what is
+    asked outranks the one whose whole abstract is merely closer; ranked by chunks only
+    (weight 0) the order is the other way. Source.similarity stays the chunk cosine."""
+    _two_papers(tmp_path)
+    q = "alpha beta gamma delta"
+    by_chunks = rag.retrieve(q, k=2, mode="dense",
+                             settings=empty_settings.with_overrides(sentence_weight=0.0))
+    by_sentence = rag.retrieve(q, k=2, mode="dense", settings=empty_settings)
+    assert [s.title for s in by_chunks] == ["Paper one", "Paper two"]
+    assert [s.title for s in by_sentence] == ["Paper two", "Paper one"]
+    assert {s.title: s.similarity for s in by_chunks} == \
+        {s.title: s.similarity for s in by_sentence}
+
+
+def test_an_index_without_sentence_vectors_still_ranks_by_chunks(empty_settings, tmp_path):
+    """An index built before the sentence vectors answers as before (chunks only) until
+    `rag ingest` adds them."""
+    from rag import sentences, store
+    from rag.retrieval import clear_cache
+
+    _two_papers(tmp_path)
+    store.client(empty_settings).delete_collection(sentences.collection_name(empty_settings))
+    clear_cache()
+    srcs = rag.retrieve("alpha beta gamma delta", k=2, mode="dense", settings=empty_settings)
+    assert [s.title for s in srcs] == ["Paper one", "Paper two"]
