@@ -272,7 +272,7 @@ def _candidates(idx: _Index, question: str, qvec: list[float], n: int, mode: str
                                             for c in idx.chunks_of.get(p, [])), default=0.0)
     if sentence_vectors is not None and sentence_weight > 0 and mode != "bm25":
         _with_sentences(cands, idx, np.asarray(qvec, dtype=np.float32), bm25_all,
-                        sentence_vectors.best(np.asarray(qvec, dtype=np.float32)),
+                        sentence_vectors.best(np.asarray(qvec, dtype=np.float32), n),
                         sentence_weight)
     return cands, dense_hits, sparse_hits
 

@@ -12,10 +12,11 @@ chosen there; see `RAG_SENTENCE_WEIGHT` in rag/settings.py.
 Storage: a second Chroma collection (``<collection>__sentences``) holding the title and every
 sentence of every abstract (rag.citations.split_sentences, the splitter the quotes use),
 embedded with the same model as the chunks, ids hashed from (paper, position, text) so ingest
-diffs them exactly as it diffs chunks. Scoring is exact and in memory: all sentence vectors
-are read once per index (1.5 KB a sentence: ~6.5 MB for the 449 bundled papers) and one matrix
-product scores them (well under a millisecond here). A corpus of ~100k papers would want the
-collection's HNSW query instead; not needed at this size.
+diffs them exactly as it diffs chunks. Scoring is exact and in memory up to ``MEMORY_CAP``
+sentences: all sentence vectors are read once per index (1.5 KB a sentence: ~6.5 MB for the
+449 bundled papers' 4,267) and one product scores them (~0.2 ms here). Beyond the cap (~20k
+papers) the collection's HNSW index is queried for the best sentences instead, and a paper
+with none among them keeps its chunk cosine in place of a sentence score.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from rag.types import Paper
 log = logging.getLogger(__name__)
 
 SUFFIX = "__sentences"
+# Sentences held in memory at most (~300 MB of float32 384-d vectors); above, HNSW queries.
+MEMORY_CAP = 200_000
 
 
 def collection_name(settings: Settings) -> str:
@@ -64,27 +67,46 @@ def open_collection(settings: Settings, create: bool = False):
 
 
 class SentenceVectors:
-    """Every stored sentence vector of one index, and which paper each belongs to."""
+    """Every stored sentence vector of one index, and which paper each belongs to (or, past
+    ``cap`` sentences, the collection to query)."""
 
-    def __init__(self, coll, paper_ids: list[str]):
+    def __init__(self, coll, paper_ids: list[str], cap: int | None = None):
+        self.coll = coll
+        self.in_memory = coll.count() <= (MEMORY_CAP if cap is None else cap)
+        self.vectors = np.zeros((0, 1), np.float32)
+        self.starts = np.zeros(0, np.int64)
+        self.owners: list[str] = []
+        self.known = set(paper_ids)
+        if not self.in_memory:
+            return
         got = coll.get(include=["embeddings", "metadatas"])
-        self.vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(
-            len(got["ids"]), -1)
+        vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
         row = {p: i for i, p in enumerate(paper_ids)}
         # A sentence of a paper the chunk collection no longer has (a crash between the two
         # collections' deletes) is left out rather than scored.
         keep = [i for i, m in enumerate(got["metadatas"]) if (m or {}).get("paper_id") in row]
+        if not keep:
+            return
         rows = np.asarray([row[got["metadatas"][i]["paper_id"]] for i in keep], dtype=np.int64)
         # Grouped by paper, so a paper's best sentence is one `maximum.reduceat` segment.
         order = np.argsort(rows, kind="stable")
-        self.vectors = self.vectors[np.asarray(keep, dtype=np.int64)[order]] if keep else \
-            np.zeros((0, 1), np.float32)
+        self.vectors = vectors[np.asarray(keep, dtype=np.int64)[order]]
         rows = rows[order]
-        self.starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else rows
-        self.owners = [paper_ids[r] for r in rows[self.starts]] if len(rows) else []
+        self.starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        self.owners = [paper_ids[r] for r in rows[self.starts]]
 
-    def best(self, qvec: np.ndarray) -> dict[str, float]:
-        """Paper id -> cosine of its best sentence to the query (papers with sentences)."""
+    def best(self, qvec: np.ndarray, n: int) -> dict[str, float]:
+        """Paper id -> cosine of its best sentence to the query: every paper's when held in
+        memory, else the papers among the ``n`` best sentences of an HNSW query."""
+        if not self.in_memory:
+            res = self.coll.query(query_embeddings=[qvec.tolist()], n_results=n,
+                                  include=["metadatas", "distances"])
+            out: dict[str, float] = {}
+            for m, d in zip(res["metadatas"][0], res["distances"][0]):
+                p = (m or {}).get("paper_id")
+                if p in self.known and p not in out:
+                    out[p] = 1.0 - float(d)  # cosine space: distance = 1 - cosine
+            return out
         if not self.owners:
             return {}
         # einsum, not `@`: OpenBLAS runs a product this size on both cores and its threads
@@ -94,7 +116,8 @@ class SentenceVectors:
         return dict(zip(self.owners, best.tolist()))
 
 
-def load(settings: Settings, paper_ids: list[str]) -> SentenceVectors | None:
+def load(settings: Settings, paper_ids: list[str], cap: int | None = None
+         ) -> SentenceVectors | None:
     """The index's sentence vectors, or None when it has none (an index built before them:
     `rag ingest` adds them without re-embedding the chunks)."""
     try:
@@ -103,4 +126,4 @@ def load(settings: Settings, paper_ids: list[str]) -> SentenceVectors | None:
         log.warning("The index has no sentence vectors; ranking by chunks only. Run `rag "
                     "ingest` to add them.")
         return None
-    return SentenceVectors(coll, paper_ids)
+    return SentenceVectors(coll, paper_ids, cap)

@@ -115,3 +115,21 @@ def test_an_index_without_sentence_vectors_still_ranks_by_chunks(empty_settings,
     clear_cache()
     srcs = rag.retrieve("alpha beta gamma delta", k=2, mode="dense", settings=empty_settings)
     assert [s.title for s in srcs] == ["Paper one", "Paper two"]
+
+
+def test_past_the_memory_cap_the_sentence_collection_is_queried(empty_settings, tmp_path,
+                                                                 monkeypatch):
+    """A collection too big to hold in memory is searched through its HNSW index instead,
+    with the same ranking on this small case."""
+    from rag import sentences
+    from rag.retrieval import clear_cache
+
+    _two_papers(tmp_path)
+    monkeypatch.setattr(sentences, "MEMORY_CAP", 0)
+    clear_cache()
+    srcs = rag.retrieve("alpha beta gamma delta", k=2, mode="dense", settings=empty_settings)
+    assert [s.title for s in srcs] == ["Paper two", "Paper one"]
+    from rag.retrieval import _index
+
+    held = _index(empty_settings).sentence_vectors(empty_settings)
+    assert held is not None and not held.in_memory and not len(held.owners)
