@@ -30,7 +30,9 @@ from collections import OrderedDict
 import numpy as np
 
 from rag.citations import content_words, split_sentences
+from rag.errors import RagError
 from rag.query_encoder import get_encoder
+from rag.retrieval import stored_sentence_vectors
 from rag.settings import Settings
 from rag.thresholds import EVIDENCE_LEXICAL_WEIGHT
 from rag.tokens import token_len
@@ -41,16 +43,33 @@ _cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 _lock = threading.Lock()
 
 
+def _keep(model: str, texts: list[str], vectors) -> None:
+    with _lock:
+        for t, v in zip(texts, vectors):
+            _cache[(model, t)] = np.asarray(v, dtype=np.float32)
+            if len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+
+
+def _stored(settings: Settings) -> dict[str, np.ndarray]:
+    try:
+        return stored_sentence_vectors(settings)
+    except RagError:  # no index (sources given directly): embed everything here
+        return {}
+
+
 def _vectors(texts: list[str], settings: Settings) -> np.ndarray:
     model = settings.embedder_id
     missing = [t for t in texts if (model, t) not in _cache]
     if missing:
-        emb = get_encoder(settings).get_text_embedding_batch(missing)
-        with _lock:
-            for t, v in zip(missing, emb):
-                _cache[(model, t)] = np.asarray(v, dtype=np.float32)
-                if len(_cache) > _CACHE_SIZE:
-                    _cache.popitem(last=False)
+        # Sentences of indexed abstracts were embedded at ingest (rag/sentences.py): reuse
+        # those vectors, so only text the index does not hold is embedded here.
+        stored = _stored(settings)
+        known = [t for t in missing if t in stored]
+        _keep(model, known, [stored[t] for t in known])
+        missing = [t for t in missing if t not in stored]
+    if missing:
+        _keep(model, missing, get_encoder(settings).get_text_embedding_batch(missing))
     with _lock:
         return np.stack([_cache[(model, t)] for t in texts])
 

@@ -309,6 +309,13 @@ def _sentence_args(idx: _Index, settings: Settings
     return (idx.sentence_vectors(settings) if w > 0 else None), w
 
 
+def stored_sentence_vectors(settings: Settings | None = None) -> dict[str, np.ndarray]:
+    """Sentence text -> its vector as stored at ingest (empty when not held in memory)."""
+    settings = settings or get_settings()
+    held = _index(settings).sentence_vectors(settings) if settings.sentence_weight > 0 else None
+    return held.by_text if held is not None else {}
+
+
 def candidates(question: str, settings: Settings | None = None) -> Candidates:
     """Both retrievers' paper rankings for ``question``, unfused (for `rag eval --retrieval`,
     which scores every fusion rule on the same candidates)."""

@@ -76,10 +76,11 @@ class SentenceVectors:
         self.vectors = np.zeros((0, 1), np.float32)
         self.starts = np.zeros(0, np.int64)
         self.owners: list[str] = []
+        self.by_text: dict[str, np.ndarray] = {}  # for rag/evidence.py: no second embedding
         self.known = set(paper_ids)
         if not self.in_memory:
             return
-        got = coll.get(include=["embeddings", "metadatas"])
+        got = coll.get(include=["embeddings", "metadatas", "documents"])
         vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
         row = {p: i for i, p in enumerate(paper_ids)}
         # A sentence of a paper the chunk collection no longer has (a crash between the two
@@ -94,6 +95,7 @@ class SentenceVectors:
         rows = rows[order]
         self.starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
         self.owners = [paper_ids[r] for r in rows[self.starts]]
+        self.by_text = {got["documents"][i]: vectors[i] for i in keep}
 
     def best(self, qvec: np.ndarray, n: int) -> dict[str, float]:
         """Paper id -> cosine of its best sentence to the query: every paper's when held in

@@ -59,3 +59,31 @@ def test_the_default_gives_the_best_ranked_paper_its_head_start(fake_settings):
     # Shipped on: on dev, paraphrased questions' key facts in the prompt 0.72 -> 0.89.
     out = evidence.select(QUESTION, [TOP, _other(2), _other(3)], fake_settings, 150)
     assert "97.2% keypoint accuracy" in out[1]
+
+
+def test_indexed_sentences_are_not_embedded_again(fake_settings, monkeypatch):
+    """The abstracts' sentences were embedded at ingest (rag/sentences.py): evidence for
+    retrieved papers reuses those vectors and embeds only text the index does not hold."""
+    import rag
+    from rag import query_encoder
+
+    sources = rag.retrieve("meta-learning task interpolation with fewer tasks", k=3)
+    sources.append(Source(number=9, paper_id="x", title="Not indexed", score=0.1,
+                          similarity=0.1, passages=["An unindexed sentence here."],
+                          abstract="An unindexed sentence here."))
+    embedded: list[str] = []
+    real = query_encoder.get_encoder(fake_settings)
+
+    class Counting:
+        def get_query_embedding(self, q):
+            return real.get_query_embedding(q)
+
+        def get_text_embedding_batch(self, texts, **kw):
+            embedded.extend(texts)
+            return real.get_text_embedding_batch(texts)
+
+    monkeypatch.setattr(evidence, "get_encoder", lambda settings: Counting())
+    monkeypatch.setattr(evidence, "_cache", type(evidence._cache)())
+    picked = evidence.select("task interpolation", sources, fake_settings, budget=400)
+    assert embedded == ["An unindexed sentence here."]
+    assert picked[1]  # the indexed papers still get their evidence
