@@ -25,8 +25,11 @@ import Stemmer
 from rag.citations import content_words, split_sentences
 from rag.types import Source
 
+# A cue that starts a hyphenated compound ("not-so-surprising finding", "no-reference metric")
+# modifies one word; it denies nothing in the clause.
 _CUE = re.compile(
-    r"\b(?:not|no|nor|without|never|neither|cannot|instead\s+of|rather\s+than)\b|n't\b", re.I)
+    r"\b(?:not|no|nor|without|never|neither|cannot|instead\s+of|rather\s+than)\b(?![-‐])"
+    r"|n't\b", re.I)
 # A negation covers the few words after it, within its clause: "does not require large batches",
 # "without any predefined inputs (e.g., layout)"; not "no access to the original training data,
 # and (2) without increasing the size" read as one denial of "original size".

@@ -312,7 +312,7 @@ def _sentence_args(idx: _Index, settings: Settings
 def stored_sentence_vectors(settings: Settings | None = None) -> dict[str, np.ndarray]:
     """Sentence text -> its vector as stored at ingest (empty when not held in memory)."""
     settings = settings or get_settings()
-    held = _index(settings).sentence_vectors(settings) if settings.sentence_weight > 0 else None
+    held = _index(settings).sentence_vectors(settings)
     return held.by_text if held is not None else {}
 
 

@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     dense_weight: float = Field(
         default=0.5, ge=0.0, le=1.0, description="convex fusion's dense share")
     sentence_weight: float = Field(
-        default=0.4, ge=0.0, le=1.0,
+        default=0.0, ge=0.0, le=1.0,
         description="share of a paper's dense score taken from its best single sentence "
                     "(the rest: its best chunk); 0 ranks by chunks only (rag/sentences.py)")
     name_first: bool = Field(

@@ -31,6 +31,20 @@ def test_a_free_compound_in_a_name_does_not_make_the_question_ask_about_an_absen
     assert denied("How does it move nodes when free of deleting nodes?", mover) is None
 
 
+def test_a_negation_inside_a_hyphenated_compound_denies_nothing():
+    """"our not-so-surprising finding that adding extra dimensions … helps" asserts the extra
+    dimensions; the "not" modifies "surprising" only."""
+    bt2 = src(1, "BT^2: Backward-compatible Training with Basis Transformation",
+              "Modern retrieval systems often require recomputing the representation of every "
+              "piece of data in the gallery. This paper reports our ``not-so-surprising'' "
+              "finding that adding extra dimensions to the representation can help here.")
+    q = ("How can a retrieval system avoid re-encoding the gallery by adding a few extra "
+         "dimensions through a learned rotation?")
+    assert denied(q, bt2) is None
+    plain = src(2, bt2.title, bt2.abstract.replace("not-so-surprising", "not surprising"))
+    assert denied(q, plain) is not None  # a spaced "not" still reads as a negation
+
+
 def test_what_the_paper_also_says_plainly_or_softly_is_no_denial():
     # "avoids collapse": softening is not negating
     assert denied("How does Twin Nets measure the cross-correlation to avoid collapse?",

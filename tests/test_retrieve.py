@@ -92,12 +92,14 @@ def _two_papers(tmp_path):
 def test_a_paper_stating_the_question_in_one_sentence_ranks_first(empty_settings, tmp_path):
     """RAG_SENTENCE_WEIGHT: with sentence vectors the paper whose one sentence says what is
     asked outranks the one whose whole abstract is merely closer; ranked by chunks only
-    (weight 0) the order is the other way. Source.similarity stays the chunk cosine."""
+    (weight 0, the default) the order is the other way. Source.similarity stays the chunk
+    cosine."""
     _two_papers(tmp_path)
     q = "alpha beta gamma delta"
     by_chunks = rag.retrieve(q, k=2, mode="dense",
                              settings=empty_settings.with_overrides(sentence_weight=0.0))
-    by_sentence = rag.retrieve(q, k=2, mode="dense", settings=empty_settings)
+    by_sentence = rag.retrieve(q, k=2, mode="dense",
+                               settings=empty_settings.with_overrides(sentence_weight=0.4))
     assert [s.title for s in by_chunks] == ["Paper one", "Paper two"]
     assert [s.title for s in by_sentence] == ["Paper two", "Paper one"]
     assert {s.title: s.similarity for s in by_chunks} == \
@@ -113,7 +115,8 @@ def test_an_index_without_sentence_vectors_still_ranks_by_chunks(empty_settings,
     _two_papers(tmp_path)
     store.client(empty_settings).delete_collection(sentences.collection_name(empty_settings))
     clear_cache()
-    srcs = rag.retrieve("alpha beta gamma delta", k=2, mode="dense", settings=empty_settings)
+    srcs = rag.retrieve("alpha beta gamma delta", k=2, mode="dense",
+                        settings=empty_settings.with_overrides(sentence_weight=0.4))
     assert [s.title for s in srcs] == ["Paper one", "Paper two"]
 
 
@@ -127,7 +130,8 @@ def test_past_the_memory_cap_the_sentence_collection_is_queried(empty_settings, 
     _two_papers(tmp_path)
     monkeypatch.setattr(sentences, "MEMORY_CAP", 0)
     clear_cache()
-    srcs = rag.retrieve("alpha beta gamma delta", k=2, mode="dense", settings=empty_settings)
+    srcs = rag.retrieve("alpha beta gamma delta", k=2, mode="dense",
+                        settings=empty_settings.with_overrides(sentence_weight=0.4))
     assert [s.title for s in srcs] == ["Paper two", "Paper one"]
     from rag.retrieval import _index
 
