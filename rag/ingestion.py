@@ -11,7 +11,9 @@ deletes the stale ones. Consequences:
   completes — never duplicates, because an id can only be added once.
 
 Deletions happen after additions, so a crash mid-run never leaves a paper with no chunks when it
-had some before. A file lock keeps two ingests from interleaving on the same index.
+had some before. A file lock keeps two ingests from interleaving on the same index. Each title
+and abstract sentence is kept the same way, with its own vector, in a second collection
+(rag/sentences.py).
 
 Speed (issue #17; `bench/embed_endpoint.py` measures it): llama-index's `SentenceSplitter`
 still decides every chunk, but it is called on each abstract directly instead of through
