@@ -9,7 +9,8 @@ introduce?" when Gen4Gen's abstract never writes "attention".
 This module reads only the two ways of asking that state such a premise outright:
 "How/Why does <paper> use|add|introduce … <component> …?" and "What/Which <component> does
 <paper> use|add|introduce …?". It reads them only when <paper> is written in the paper's own
-title, so a paraphrased question that names no paper is never read this way. A component is
+title, or is a name the question writes that the paper's abstract writes ("MLTI"), so a
+paraphrased question that names no paper is never read this way. A component is
 missing when one of its words is in no form (stem, hyphenated part) in the title or abstract.
 Descriptive words such as "new", "kind" and "method" do not count: they describe a component
 rather than name it. The abstract is all the collection has, so "not given" is the honest answer
@@ -19,7 +20,7 @@ even when the full paper might say more.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import Stemmer
 
@@ -65,16 +66,19 @@ MAX_PAPERS = 45
 
 
 def missing(question: str, title: str, abstract: str,
-            frequency: Callable[[str], int] | None = None) -> list[str]:
+            frequency: Callable[[str], int] | None = None,
+            names: Collection[str] = ()) -> list[str]:
     """[the component, as the question writes it] when the question asks how the paper titled
     ``title`` uses (adds, introduces …) it and a word of it is in no form in the title or
     abstract, and (with ``frequency``: how many papers of the collection write a word) other
-    papers write that word; [] otherwise."""
+    papers write that word; [] otherwise. The paper is named by its title's words or by one
+    of ``names`` (the question's names that its abstract writes: "MLTI")."""
     m = _HOW.search(question) or _WHAT.search(question)
     if not m:
         return []
     paper = re.sub(r"^(?:the|a|an)\s+", "", m.group("paper").strip(), flags=re.I)
-    if not paper or _flat(paper) not in _flat(title):
+    if not paper or (_flat(paper) not in _flat(title)
+                     and _flat(paper) not in {_flat(n) for n in names}):
         return []
     part = _WORD.findall(m.group("part"))
     words = [w for w in part if w.lower() not in _DESCRIBING]

@@ -226,7 +226,8 @@ def details_not_given(question: str, sources: Sequence[Source], unique: Collecti
         missing += quantities.contradicted(question, f"{about.title} {about.abstract}")
     # "How does WISE use reinforcement learning …?" of a paper that never writes it.
     if not missing:
-        missing += components.missing(question, about.title, about.abstract, frequency)
+        missing += components.missing(question, about.title, about.abstract, frequency,
+                                      covered[best])
     return missing, about
 
 

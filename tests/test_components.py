@@ -62,3 +62,18 @@ def test_the_asked_about_paper_declines_a_component_it_never_mentions():
     assert details_not_given(q, wise, {"WISE"}, papers) == (["reinforcement learning"], wise[0])
     assert details_not_given("How does WISE use parameter prediction networks?", wise,
                              {"WISE"}, papers) == ([], wise[0])
+
+
+def test_a_paper_named_by_a_name_its_abstract_writes_is_read_too():
+    """"How does MLTI use reinforcement learning …?" names the paper by the acronym its
+    abstract writes, not by its title's words: the premise is read all the same, but only for
+    a name the question and that abstract share."""
+    mlti = ("Meta-Learning with Fewer Tasks through Task Interpolation",
+            "We propose MLTI, which generates additional tasks by randomly sampling a pair of "
+            "tasks and interpolating the corresponding features and labels.")
+    q = "How does MLTI use reinforcement learning to pick which tasks to interpolate?"
+    assert missing(q, *mlti, papers) == []  # not named by its title
+    assert missing(q, *mlti, papers, names={"MLTI"}) == ["reinforcement learning"]
+    assert missing(q, *mlti, papers, names={"MAML"}) == []
+    sources = [src(1, *mlti)]
+    assert details_not_given(q, sources, {"MLTI"}, papers)[0] == ["reinforcement learning"]
