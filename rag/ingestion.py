@@ -171,7 +171,7 @@ def _max_batch(settings: Settings) -> int:
 
 
 def _existing(coll) -> dict[str, str]:
-    """id -> paper_id for every chunk stored."""
+    """id -> paper_id for every record stored (chunks, or the sentences of rag/sentences.py)."""
     out: dict[str, str] = {}
     total = coll.count()
     batch = 5000
@@ -229,7 +229,7 @@ def ingest(
         # collection, in the same run: every addition before any deletion.
         s_coll = sentences.open_collection(settings, create=True)
         s_wanted = sentences.records(papers)
-        s_existing = sentences.existing(s_coll)
+        s_existing = _existing(s_coll)
         s_add = [i for i in s_wanted if i not in s_existing]
         s_remove = [i for i in s_existing if i not in s_wanted]
 
@@ -306,4 +306,4 @@ def is_current(path: str | Path | None = None, settings: Settings | None = None)
         s_coll = sentences.open_collection(settings)
     except RagError:
         return False
-    return sentences.existing(s_coll) == set(sentences.records(papers))
+    return set(_existing(s_coll)) == set(sentences.records(papers))

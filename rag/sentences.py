@@ -54,14 +54,6 @@ def records(papers: list[Paper]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def existing(coll) -> set[str]:
-    ids: set[str] = set()
-    total = coll.count()
-    for offset in range(0, total, 5000):
-        ids.update(coll.get(include=[], limit=5000, offset=offset)["ids"])
-    return ids
-
-
 def open_collection(settings: Settings, create: bool = False):
     return store.collection(settings, create=create, name=collection_name(settings))
 
