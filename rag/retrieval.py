@@ -249,6 +249,7 @@ def _candidates(idx: _Index, question: str, qvec: list[float], n: int, mode: str
     """(candidates, dense chunk hits, BM25 chunk hits) for one query. With sentence vectors
     and a weight, each paper's dense score mixes in its best sentence's cosine
     (`_with_sentences`)."""
+    q = np.asarray(qvec, dtype=np.float32)
     dense_hits = _dense(idx, qvec, n) if mode != "bm25" else []
     bm25_all = idx.bm25_scores(question, phrases) if mode != "dense" else {}
     sparse_hits = _bm25(bm25_all, n)
@@ -260,20 +261,10 @@ def _candidates(idx: _Index, question: str, qvec: list[float], n: int, mode: str
         # A paper a name singles out is a candidate too, even when neither list reached it
         # (STEP: "step" is everywhere): scored like the others, it shows a real score.
         union = list(dict.fromkeys([*in_dense, *in_sparse, *cands.named]))
-        need = [p for p in union if p not in in_dense]
-        cos = idx.cosines(np.asarray(qvec, dtype=np.float32),
-                          [cid for p in need for cid in idx.chunks_of.get(p, [])])
-        for p in need:
-            cands.dense_fill[p] = max((cos[c] for c in idx.chunks_of.get(p, []) if c in cos),
-                                      default=-1.0)
-        for p in union:
-            if p not in in_sparse:
-                cands.sparse_fill[p] = max((bm25_all.get(c, 0.0)
-                                            for c in idx.chunks_of.get(p, [])), default=0.0)
+        cands.dense_fill = _best_cosines(idx, q, [p for p in union if p not in in_dense])
+        cands.sparse_fill = _best_bm25(idx, bm25_all, [p for p in union if p not in in_sparse])
     if sentence_vectors is not None and sentence_weight > 0 and mode != "bm25":
-        _with_sentences(cands, idx, np.asarray(qvec, dtype=np.float32), bm25_all,
-                        sentence_vectors.best(np.asarray(qvec, dtype=np.float32), n),
-                        sentence_weight)
+        _with_sentences(cands, idx, q, bm25_all, sentence_vectors.best(q, n), sentence_weight)
     return cands, dense_hits, sparse_hits
 
 
@@ -288,19 +279,30 @@ def _with_sentences(cands: Candidates, idx: _Index, qvec: np.ndarray,
     have = {p for p, _ in cands.dense} | set(cands.dense_fill)
     by_sentence = sorted(sent, key=lambda p: -sent[p])[: len(cands.dense)]
     extra = [p for p in by_sentence if p not in have]
-    cos = idx.cosines(qvec, [cid for p in extra for cid in idx.chunks_of.get(p, [])])
-    chunk, in_sparse = dict(cands.dense), dict(cands.sparse)
-    for p in extra:
-        chunk[p] = max((cos[c] for c in idx.chunks_of.get(p, []) if c in cos), default=-1.0)
-        if bm25_all and p not in in_sparse:
-            cands.sparse_fill[p] = max((bm25_all.get(c, 0.0) for c in idx.chunks_of.get(p, [])),
-                                       default=0.0)
+    chunk = {**dict(cands.dense), **_best_cosines(idx, qvec, extra)}
+    if bm25_all:
+        in_sparse = dict(cands.sparse)
+        cands.sparse_fill.update(
+            _best_bm25(idx, bm25_all, [p for p in extra if p not in in_sparse]))
 
     def mix(p: str, chunk_cos: float) -> float:
         return (1 - weight) * chunk_cos + weight * sent.get(p, chunk_cos)
 
     cands.dense = sorted(((p, mix(p, v)) for p, v in chunk.items()), key=lambda kv: -kv[1])
     cands.dense_fill = {p: mix(p, v) for p, v in cands.dense_fill.items()}
+
+
+def _best_cosines(idx: _Index, q: np.ndarray, papers: list[str]) -> dict[str, float]:
+    """Each paper's best chunk cosine to the query (-1 for a paper with no chunk vector)."""
+    cos = idx.cosines(q, [cid for p in papers for cid in idx.chunks_of.get(p, [])])
+    return {p: max((cos[c] for c in idx.chunks_of.get(p, []) if c in cos), default=-1.0)
+            for p in papers}
+
+
+def _best_bm25(idx: _Index, bm25_all: dict[str, float], papers: list[str]) -> dict[str, float]:
+    """Each paper's best chunk BM25 score (0 when no query term occurs in it)."""
+    return {p: max((bm25_all.get(c, 0.0) for c in idx.chunks_of.get(p, [])), default=0.0)
+            for p in papers}
 
 
 def _sentence_args(idx: _Index, settings: Settings
