@@ -270,10 +270,9 @@ def _candidates(idx: _Index, question: str, qvec: list[float], n: int, mode: str
 
 def _with_sentences(cands: Candidates, idx: _Index, qvec: np.ndarray,
                     bm25_all: dict[str, float], sent: dict[str, float], weight: float) -> None:
-    """Re-score the dense side: (1 - weight) x best chunk cosine + weight x best sentence
-    cosine, for every candidate paper; the papers whose best sentence ranks among the first
-    ``len(cands.dense)`` join the dense list even when no chunk of theirs did (with their
-    chunk cosine and BM25 score filled in, as for any candidate)."""
+    """Every candidate's dense score becomes (1 - weight) x best chunk cosine + weight x best
+    sentence cosine; papers whose best sentence ranks in the first ``len(cands.dense)`` join,
+    even with no chunk among the hits (chunk cosine and BM25 score filled in, as for any)."""
     if not sent:
         return
     have = {p for p, _ in cands.dense} | set(cands.dense_fill)
@@ -281,9 +280,8 @@ def _with_sentences(cands: Candidates, idx: _Index, qvec: np.ndarray,
     extra = [p for p in by_sentence if p not in have]
     chunk = {**dict(cands.dense), **_best_cosines(idx, qvec, extra)}
     if bm25_all:
-        in_sparse = dict(cands.sparse)
-        cands.sparse_fill.update(
-            _best_bm25(idx, bm25_all, [p for p in extra if p not in in_sparse]))
+        found = {p for p, _ in cands.sparse}
+        cands.sparse_fill.update(_best_bm25(idx, bm25_all, [p for p in extra if p not in found]))
 
     def mix(p: str, chunk_cos: float) -> float:
         return (1 - weight) * chunk_cos + weight * sent.get(p, chunk_cos)
@@ -308,7 +306,7 @@ def _best_bm25(idx: _Index, bm25_all: dict[str, float], papers: list[str]) -> di
 def _sentence_args(idx: _Index, settings: Settings
                    ) -> tuple[sentences.SentenceVectors | None, float]:
     w = settings.sentence_weight
-    return (idx.sentence_vectors(settings) if w > 0 else None), w
+    return idx.sentence_vectors(settings) if w > 0 else None, w
 
 
 def stored_sentence_vectors(settings: Settings | None = None) -> dict[str, np.ndarray]:
