@@ -58,29 +58,6 @@ def _event(e) -> object:
     return e
 
 
-def _exact_dense() -> None:
-    """Chroma's HNSW search is approximate and its graph differs between processes (the index
-    is rebuilt from its log on load, in parallel), so two runs of the same code retrieved
-    different chunks for 135 of 811 answers. The lock pins exact cosine search instead: what
-    it locks is everything after retrieval's dense step, which no refactor here touches."""
-    import numpy as np
-
-    from rag import retrieval
-
-    vectors: dict[int, tuple[list[str], np.ndarray]] = {}
-
-    def dense(idx, qvec, n):
-        if id(idx) not in vectors:
-            got = idx.coll.get(include=["embeddings"])
-            vectors[id(idx)] = (list(got["ids"]), np.asarray(got["embeddings"], np.float32))
-        ids, mat = vectors[id(idx)]
-        sims = mat @ np.asarray(qvec, dtype=np.float32)
-        ranked = sorted(range(len(ids)), key=lambda i: (-round(float(sims[i]), 6), ids[i]))
-        return [(ids[i], round(float(sims[i]), 6)) for i in ranked[:n]]
-
-    retrieval._dense = dense
-
-
 def _drafts(items: list[dict], settings) -> list[dict]:
     """Each recorded draft checked against the fake index's sources for its question:
     `citations.check`, then the quotes and the cheap verification of the checked answer."""
@@ -123,7 +100,6 @@ def run(out: Path, index: Path | None = None, limit: int | None = None) -> int:
         from rag.ingestion import ingest
         from rag.settings import get_settings
 
-        _exact_dense()
         get_settings.cache_clear()
         base = get_settings()
         if not (home / "chroma").exists():

@@ -25,6 +25,7 @@ import numpy as np
 
 from rag import sentences, store
 from rag.bm25 import BM25
+from rag.chunk_vectors import ChunkVectors
 from rag.errors import BadInput, IndexNotFound
 from rag.fusion import fuse
 from rag.names import absent, mentions, named_terms, normalised, title_name
@@ -72,9 +73,8 @@ class _Index:
         self.title_names = {n for n in map(title_name, titles.values()) if n}
         self._bm25: BM25 | None = None  # built on first use
         self._bm25_lock = threading.Lock()
-        self._sample: tuple[np.ndarray, np.ndarray] | None = None  # see sample_vectors
-        self._sample_row: dict[str, int] = {}  # chunk id -> row of the sample's vectors
-        self._sample_lock = threading.Lock()
+        self._vectors: ChunkVectors | None = None  # read on first use
+        self._vectors_lock = threading.Lock()
         self.chunks_of: dict[str, list[str]] = {}
         for c in self.chunks.values():
             self.chunks_of.setdefault(c.paper_id, []).append(c.id)
@@ -90,23 +90,13 @@ class _Index:
                 self._sentences_read = True
             return self._sentences
 
-    def sample_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(chunk vectors, paper index per row) of up to SPREAD_PAPERS papers, every n-th by
-        id so the sample is the same on every call; read from Chroma once per index."""
-        with self._sample_lock:
-            if self._sample is None:
-                papers = sorted({c.paper_id for c in self.chunks.values()})
-                step = max(1, -(-len(papers) // SPREAD_PAPERS))
-                chosen = {p: i for i, p in enumerate(papers[::step])}
-                ids = [c.id for c in self.chunks.values() if c.paper_id in chosen]
-                got = self.coll.get(ids=ids, include=["embeddings"])
-                vecs = np.asarray(got["embeddings"], dtype=np.float32)
-                self._sample_row = {cid: i for i, cid in enumerate(got["ids"])}
-                # the chunk records already know each chunk's paper: no metadata to fetch
-                rows = np.asarray([chosen[self.chunks[cid].paper_id] for cid in got["ids"]],
-                                  dtype=np.int64)
-                self._sample = vecs, rows
-            return self._sample
+    def vectors(self) -> ChunkVectors:
+        """The chunk vectors held in memory (rag/chunk_vectors.py), read once per index."""
+        with self._vectors_lock:
+            if self._vectors is None:
+                self._vectors = ChunkVectors(
+                    self.coll, {cid: c.paper_id for cid, c in self.chunks.items()})
+            return self._vectors
 
     def papers_with(self, name: str) -> frozenset[str]:
         """The papers whose title or abstract contains ``name`` as a whole word; cached."""
@@ -146,16 +136,11 @@ class _Index:
         return bm.scores(question, phrases) if bm is not None else {}
 
     def cosines(self, qvec: np.ndarray, ids: list[str]) -> dict[str, float]:
-        """Cosine of each chunk in ``ids`` to the (unit) query vector: from the in-memory
-        vectors when the collection is small enough to hold them all (`sample_vectors`),
-        else fetched from Chroma."""
-        vecs, _ = self.sample_vectors()
-        known = [cid for cid in ids if cid in self._sample_row]
-        out = {}
-        if known:
-            rows = np.fromiter((self._sample_row[c] for c in known), dtype=np.int64)
-            out = dict(zip(known, (vecs[rows] @ qvec).tolist()))
-        rest = [cid for cid in ids if cid not in self._sample_row]
+        """Cosine of each chunk in ``ids`` to the (unit) query vector: from the vectors held
+        in memory, else fetched from Chroma."""
+        held = self.vectors()
+        out = held.cosines(qvec, ids)
+        rest = [cid for cid in ids if cid not in out]
         if rest:
             got = self.coll.get(ids=rest, include=["embeddings"])
             out.update(zip(got["ids"], (np.asarray(got["embeddings"], dtype=np.float32)
@@ -192,6 +177,11 @@ def clear_cache() -> None:
 
 
 def _dense(idx: _Index, qvec: list[float], n: int) -> list[tuple[str, float]]:
+    """The ``n`` chunks closest to the query: exact when every vector is held in memory
+    (rag/chunk_vectors.py: Chroma's HNSW answer varies between processes), else HNSW."""
+    held = idx.vectors()
+    if held.complete:
+        return held.nearest(np.asarray(qvec, dtype=np.float32), n)
     res = idx.coll.query(
         query_embeddings=[qvec], n_results=min(n, len(idx.chunks)), include=["distances"]
     )
@@ -395,11 +385,6 @@ def retrieve(
     return sources
 
 
-# Papers whose vectors estimate the spread below: the whole collection up to this size (449
-# papers today, ~1,200 chunks, 1.8 MB), an even sample beyond it.
-SPREAD_PAPERS = 2000
-
-
 def similarity_spread(question: str, settings: Settings | None = None) -> tuple[float, float]:
     """Mean and standard deviation, over the collection's papers, of each paper's best-chunk
     cosine to ``question`` — the background a paper on the asked topic stands out from
@@ -408,12 +393,12 @@ def similarity_spread(question: str, settings: Settings | None = None) -> tuple[
     has many close papers, a narrow one a single close paper and a long flat tail."""
     settings = settings or get_settings()
     idx = _index(settings)
-    vecs, rows = idx.sample_vectors()
-    if len(rows) == 0:
+    held = idx.vectors()
+    if len(held.papers) == 0:
         return 0.0, 0.0
     q = np.asarray(get_encoder(settings).get_query_embedding(question), dtype=np.float32)
-    best = np.full(int(rows.max()) + 1, -np.inf, dtype=np.float32)
-    np.maximum.at(best, rows, vecs @ q)
+    best = np.full(int(held.papers.max()) + 1, -np.inf, dtype=np.float32)
+    np.maximum.at(best, held.papers, held.scores(q))
     best = best[np.isfinite(best)]
     return float(best.mean()), float(best.std())
 

@@ -135,17 +135,75 @@ def test_bm25_scores_match_the_llama_index_retriever(fake_settings):
         assert dict(ours) == pytest.approx(dict(theirs), rel=1e-6)
 
 
-def test_in_memory_cosines_match_chroma(fake_settings):
+def test_dense_search_is_exact_and_agrees_with_chroma(fake_settings):
+    """The in-memory search scores every chunk (rag/chunk_vectors.py); on a collection this
+    small Chroma's HNSW finds the same ten, with the same cosines."""
     import numpy as np
 
     from rag.embeddings import get_embedder
     from rag.retrieval import _dense, _index
 
     idx = _index(fake_settings)
+    assert idx.vectors().complete
     qvec = get_embedder(fake_settings).get_query_embedding("consistency models")
     hits = _dense(idx, qvec, 10)
+    got = idx.coll.get(include=["embeddings"])
+    every = dict(zip(got["ids"], (np.asarray(got["embeddings"], dtype=np.float32)
+                                  @ np.asarray(qvec, dtype=np.float32)).tolist()))
+    assert [c for c, _ in hits] == sorted(every, key=lambda c: (-every[c], c))[:10]
+    res = idx.coll.query(query_embeddings=[qvec], n_results=10, include=["distances"])
+    assert dict(hits) == pytest.approx({c: 1 - d for c, d in zip(res["ids"][0],
+                                                                   res["distances"][0])},
+                                       abs=1e-4)
     mine = idx.cosines(np.asarray(qvec, dtype=np.float32), [c for c, _ in hits])
-    assert mine == pytest.approx(dict(hits), abs=1e-4)
+    assert mine == pytest.approx(dict(hits), abs=1e-6)
+
+
+def test_dense_search_uses_hnsw_when_the_collection_is_too_big_to_hold(fake_settings,
+                                                                        monkeypatch):
+    """Past SAMPLE_PAPERS only a sample is in memory: the search goes to Chroma, and the
+    cosines of chunks outside the sample are fetched."""
+    import numpy as np
+
+    from rag import chunk_vectors
+    from rag.embeddings import get_embedder
+    from rag.retrieval import _dense, _index, clear_cache
+
+    monkeypatch.setattr(chunk_vectors, "SAMPLE_PAPERS", 2)
+    clear_cache()
+    idx = _index(fake_settings)
+    held = idx.vectors()
+    assert not held.complete and 0 < len(held.ids) < len(idx.chunks)
+    qvec = get_embedder(fake_settings).get_query_embedding("consistency models")
+    hits = _dense(idx, qvec, 10)
+    res = idx.coll.query(query_embeddings=[qvec], n_results=10, include=["distances"])
+    assert [c for c, _ in hits] == res["ids"][0]
+    assert idx.cosines(np.asarray(qvec, dtype=np.float32), [c for c, _ in hits]) == \
+        pytest.approx(dict(hits), abs=1e-4)
+
+
+def test_equal_scores_come_out_in_the_same_order_whatever_order_chroma_returns():
+    """The rows are sorted by chunk id, so ties (duplicate chunks, or a query orthogonal to
+    several) are broken the same way in every process."""
+    import numpy as np
+
+    from rag.chunk_vectors import ChunkVectors
+
+    vecs = {"c": [1.0, 0.0], "a": [1.0, 0.0], "b": [0.0, 1.0], "d": [1.0, 0.0]}
+
+    class Coll:
+        def __init__(self, order):
+            self.order = order
+
+        def get(self, ids, include):
+            return {"ids": self.order, "embeddings": np.asarray([vecs[i] for i in self.order])}
+
+    paper_of = {c: "p" + c for c in vecs}
+    q = np.asarray([1.0, 0.0], dtype=np.float32)
+    for order in (["c", "a", "b", "d"], ["d", "b", "c", "a"]):
+        held = ChunkVectors(Coll(order), paper_of)
+        assert held.complete
+        assert held.nearest(q, 4) == [("a", 1.0), ("c", 1.0), ("d", 1.0), ("b", 0.0)]
 
 
 def test_rrf_gives_tied_scores_the_same_rank():
