@@ -133,17 +133,31 @@ def contribution_sentence(answer: Answer, question: str) -> str:
 def _title_runs(title: str, question: str) -> list[str]:
     """Runs of two or more of the title's words, with two content words or more, that the
     question writes ("Scalable Second Order Optimization …" in "the scalable second-order
-    optimization paper"), longest first."""
-    words, text = normalised(title).split(), normalised(question)
+    optimization paper"), as the question writes them, longest first. A plural "-s" on either
+    side does not count: "the MMD GAN paper" writes "Demystifying MMD GANs"."""
+    words, asked = normalised(title).split(), normalised(question).split()
+    mine, theirs = [_singular(w) for w in words], [_singular(w) for w in asked]
     runs = []
     for i in range(len(words)):
         for j in range(i + 2, len(words) + 1):
-            run = " ".join(words[i:j])
-            if f" {run} " not in text:
+            at = next((k for k in range(len(theirs) - (j - i) + 1)
+                       if theirs[k:k + j - i] == mine[i:j]), None)
+            if at is None:
                 break
+            run = " ".join(asked[at:at + j - i])
             if len(content_words(run)) >= 2:
                 runs.append(run)
     return sorted(runs, key=len, reverse=True)
+
+
+def _singular(word: str) -> str:
+    if len(word) <= 3 or not word.endswith("s") or word.endswith("ss"):
+        return word
+    if word.endswith("sses"):  # "processes", "classes"
+        return word[:-2]
+    if word.endswith("ies") and len(word) > 4:  # "studies"
+        return word[:-3] + "y"
+    return word[:-1]
 
 
 #: A run of title words names its paper when at most this many papers of the collection write

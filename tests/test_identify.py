@@ -260,3 +260,21 @@ def test_a_capitalised_title_word_the_question_writes_names_the_paper():
     assert not named_in("Distributed training: what does the distributed one claim?", shampoo,
                         set(), lambda p: few(p, 40))
     assert not named_in(q, shampoo, set(), lambda p: 40)
+
+
+def test_a_title_run_written_in_the_singular_or_plural_names_the_paper():
+    mmd = src(1, "Demystifying MMD GANs", "We investigate the training of MMD GANs.")
+    wgan = src(2, "Wasserstein GAN", "We introduce a new algorithm named WGAN.")
+    for s in (mmd, wgan):
+        s.shown_to_llm = True
+    counts = {"mmd gan": 1, "wasserstein gan": 2}
+    q = "What do the Wasserstein GAN and MMD GAN papers each claim about their critics?"
+    # "MMD GAN" is the title's "MMD GANs" in the singular; the run is counted as the question
+    # writes it.
+    assert compared(q, [mmd, wgan], set(), lambda p: counts.get(p, 40)) == [mmd, wgan]
+    assert compared(q, [mmd, wgan], set(), lambda p: 40) == []
+    # "-ss" is no plural: "process" does not write "proce".
+    proc = src(3, "Neural Processes Meet Gaussian Process",
+               "Neural processes learn stochastic processes.")
+    assert not named_in("How does the gaussian proce method work?", proc, set(), lambda p: 1)
+    assert named_in("What do gaussian processes meet here?", proc, set(), lambda p: 1)
