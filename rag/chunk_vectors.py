@@ -38,7 +38,8 @@ class ChunkVectors:
         vecs = np.asarray(got["embeddings"], dtype=np.float32)
         self.vectors = vecs[order] if len(order) else np.zeros((0, 1), np.float32)
         self.row = {cid: i for i, cid in enumerate(self.ids)}
-        # the chunk records already know each chunk's paper: no metadata to fetch
+        # Each row's paper, as its index among the sampled papers (for per-paper maxima); the
+        # chunk records already know each chunk's paper: no metadata to fetch.
         self.papers = np.asarray([chosen[paper_of[cid]] for cid in self.ids], dtype=np.int64)
         #: every chunk is held, so `nearest` is an exact search of the whole collection
         self.complete = len(self.ids) == len(paper_of)

@@ -151,6 +151,8 @@ def _title_runs(title: str, question: str) -> list[str]:
 
 
 def _singular(word: str) -> str:
+    """The word without an English plural ending. Crude ("bias" -> "bia"), but applied to the
+    title and the question alike, so a wrong cut matches only the same word cut the same way."""
     if len(word) <= 3 or not word.endswith("s") or word.endswith("ss"):
         return word
     if word.endswith("sses"):  # "processes", "classes"
