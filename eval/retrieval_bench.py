@@ -36,7 +36,8 @@ from rag import listing
 from rag.corpus import load_corpus, paper_id
 from rag.fusion import fuse
 from rag.names import named_terms, title_name
-from rag.retrieval import Candidates, candidates, papers_with, retrieve
+from rag.query_encoder import get_encoder
+from rag.retrieval import Candidates, candidates, dense_search, papers_with, retrieve
 from rag.settings import Settings, get_settings
 
 SENTENCE_TRIED = 0.4  # the sentence weight chosen on dev retrieval (README "Sentence vectors")
@@ -177,6 +178,29 @@ def latency_ms(questions: list[str], variants: dict[str, Settings], rounds: int 
             for name, t in times.items()}
 
 
+def dense_step(questions: list[str], settings: Settings, rounds: int = 2) -> dict[str, Any]:
+    """The dense step alone, exact in-memory search (the default up to 2,000 papers) against
+    Chroma's HNSW query, interleaved: p50/p95 ms each, and for how many questions the two
+    return other candidate chunks (HNSW is approximate, and varies between processes)."""
+    encoder = get_encoder(settings)
+    vecs = [encoder.get_query_embedding(q) for q in questions]
+    times: dict[str, list[float]] = {"exact": [], "hnsw": []}
+    differ = 0
+    for r in range(rounds):
+        for v in vecs:
+            got = {}
+            for name in times:
+                t0 = time.perf_counter()
+                got[name] = dense_search(v, settings.candidates, settings, hnsw=name == "hnsw")
+                times[name].append((time.perf_counter() - t0) * 1000)
+            if r == 0 and {c for c, _ in got["exact"]} != {c for c, _ in got["hnsw"]}:
+                differ += 1
+    return {**{name: {"p50": round(statistics.median(t), 3),
+                      "p95": round(sorted(t)[int(0.95 * (len(t) - 1))], 3)}
+               for name, t in times.items()},
+            "questions": len(vecs), "other_candidates": differ}
+
+
 def query_of(question: str, settings: Settings) -> str:
     """What the product searches with: a listing question without its scaffolding
     (rag/answer.py's listing path), any other question as asked."""
@@ -233,6 +257,7 @@ def run(settings: Settings, out: Path | None = None) -> dict:
                                                unsent: default.settings(chunky),
                                                default.name: default.settings(settings),
                                                chosen.name: chosen.settings(settings)})
+    result["dense_step_ms"] = dense_step(dev_qs, settings)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1))
@@ -280,6 +305,7 @@ def to_markdown(result: dict, show: list[str] | None = None) -> str:
         if "refused_before_llm" in p:
             lines.append(f"{kind} probe refused before the LLM: {p['refused_before_llm']}")
     lines.append(f"\nretrieve() latency ms: {result['latency_ms']}")
+    lines.append(f"dense step ms, exact vs HNSW: {result['dense_step_ms']}")
     return "\n".join(lines)
 
 

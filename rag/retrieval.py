@@ -182,6 +182,10 @@ def _dense(idx: _Index, qvec: list[float], n: int) -> list[tuple[str, float]]:
     held = idx.vectors()
     if held.complete:
         return held.nearest(np.asarray(qvec, dtype=np.float32), n)
+    return _hnsw(idx, qvec, n)
+
+
+def _hnsw(idx: _Index, qvec: list[float], n: int) -> list[tuple[str, float]]:
     res = idx.coll.query(
         query_embeddings=[qvec], n_results=min(n, len(idx.chunks)), include=["distances"]
     )
@@ -383,6 +387,15 @@ def retrieve(
         timings["embed_query"] = t1 - t0
         timings["retrieve"] = time.perf_counter() - t0
     return sources
+
+
+def dense_search(qvec: list[float], n: int, settings: Settings | None = None,
+                 hnsw: bool = False) -> list[tuple[str, float]]:
+    """The ``n`` chunks closest to a query vector, as retrieval finds them (exact while the
+    index fits in memory), or (``hnsw``) through Chroma's HNSW index, the path past that: for
+    `rag eval --retrieval`, which compares the two."""
+    idx = _index(settings or get_settings())
+    return _hnsw(idx, qvec, n) if hnsw else _dense(idx, qvec, n)
 
 
 def similarity_spread(question: str, settings: Settings | None = None) -> tuple[float, float]:
