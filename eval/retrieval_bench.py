@@ -173,9 +173,12 @@ def latency_ms(questions: list[str], variants: dict[str, Settings], rounds: int 
                 t0 = time.perf_counter()
                 retrieve(q, settings=s)
                 times[name].append((time.perf_counter() - t0) * 1000)
-    return {name: {"p50": round(statistics.median(t), 2),
-                   "p95": round(sorted(t)[int(0.95 * (len(t) - 1))], 2)}
-            for name, t in times.items()}
+    return {name: _percentiles(t, 2) for name, t in times.items()}
+
+
+def _percentiles(ms: list[float], digits: int) -> dict[str, float]:
+    return {"p50": round(statistics.median(ms), digits),
+            "p95": round(sorted(ms)[int(0.95 * (len(ms) - 1))], digits)}
 
 
 def dense_step(questions: list[str], settings: Settings, rounds: int = 2) -> dict[str, Any]:
@@ -195,9 +198,7 @@ def dense_step(questions: list[str], settings: Settings, rounds: int = 2) -> dic
                 times[name].append((time.perf_counter() - t0) * 1000)
             if r == 0 and {c for c, _ in got["exact"]} != {c for c, _ in got["hnsw"]}:
                 differ += 1
-    return {**{name: {"p50": round(statistics.median(t), 3),
-                      "p95": round(sorted(t)[int(0.95 * (len(t) - 1))], 3)}
-               for name, t in times.items()},
+    return {**{name: _percentiles(t, 3) for name, t in times.items()},
             "questions": len(vecs), "other_candidates": differ}
 
 
@@ -305,7 +306,8 @@ def to_markdown(result: dict, show: list[str] | None = None) -> str:
         if "refused_before_llm" in p:
             lines.append(f"{kind} probe refused before the LLM: {p['refused_before_llm']}")
     lines.append(f"\nretrieve() latency ms: {result['latency_ms']}")
-    lines.append(f"dense step ms, exact vs HNSW: {result['dense_step_ms']}")
+    if "dense_step_ms" in result:  # not in runs recorded before 2026-12-07
+        lines.append(f"dense step ms, exact vs HNSW: {result['dense_step_ms']}")
     return "\n".join(lines)
 
 
