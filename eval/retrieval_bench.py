@@ -37,7 +37,7 @@ from rag.corpus import load_corpus, paper_id
 from rag.fusion import fuse
 from rag.names import named_terms, title_name
 from rag.query_encoder import get_encoder
-from rag.retrieval import Candidates, candidates, dense_search, papers_with, retrieve
+from rag.retrieval import Candidates, candidates, dense_searcher, papers_with, retrieve
 from rag.settings import Settings, get_settings
 
 SENTENCE_TRIED = 0.4  # the sentence weight chosen on dev retrieval (README "Sentence vectors")
@@ -187,14 +187,15 @@ def dense_step(questions: list[str], settings: Settings, rounds: int = 2) -> dic
     return other candidate chunks (HNSW is approximate, and varies between processes)."""
     encoder = get_encoder(settings)
     vecs = [encoder.get_query_embedding(q) for q in questions]
-    times: dict[str, list[float]] = {"exact": [], "hnsw": []}
+    search = {"exact": dense_searcher(settings), "hnsw": dense_searcher(settings, hnsw=True)}
+    times: dict[str, list[float]] = {name: [] for name in search}
     differ = 0
     for r in range(rounds):
         for v in vecs:
             got = {}
-            for name in times:
+            for name, find in search.items():
                 t0 = time.perf_counter()
-                got[name] = dense_search(v, settings.candidates, settings, hnsw=name == "hnsw")
+                got[name] = find(v, settings.candidates)
                 times[name].append((time.perf_counter() - t0) * 1000)
             if r == 0 and {c for c, _ in got["exact"]} != {c for c, _ in got["hnsw"]}:
                 differ += 1

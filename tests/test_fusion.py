@@ -217,15 +217,16 @@ def test_rrf_gives_tied_scores_the_same_rank():
 
 def test_the_retrieval_bench_times_both_dense_paths(fake_settings):
     """`rag eval --retrieval` reports exact search beside HNSW, and how often their
-    candidates differ; `dense_search` gives either path."""
+    candidates differ; `dense_searcher` gives either path."""
     from eval.retrieval_bench import dense_step
     from rag.embeddings import get_embedder
-    from rag.retrieval import dense_search
+    from rag.retrieval import dense_searcher
 
     got = dense_step(["consistency models", "learned optimizers"], fake_settings, rounds=1)
     assert got["questions"] == 2 and 0 <= got["other_candidates"] <= 2
     assert got["exact"]["p50"] > 0 and got["hnsw"]["p50"] > 0
     v = get_embedder(fake_settings).get_query_embedding("consistency models")
-    exact, hnsw = dense_search(v, 5, fake_settings), dense_search(v, 5, fake_settings, hnsw=True)
+    exact = dense_searcher(fake_settings)(v, 5)
+    hnsw = dense_searcher(fake_settings, hnsw=True)(v, 5)
     assert [c for c, _ in exact] == [c for c, _ in hnsw]
     assert dict(exact) == pytest.approx(dict(hnsw), abs=1e-4)
