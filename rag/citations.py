@@ -204,8 +204,22 @@ def support(body: str, cited: list[Source], question: str = ""
     bad_nums = [x for x in numbers_in(body) if _norm_num(x) not in allowed]
     bad_nums += [x for x in quantities.missing(body, text) if x not in bad_nums]
     low = text.lower()
-    bad_terms = [t for t in terms_in(body) if t.lower() not in low]
+    bad_terms = [t for t in terms_in(body) if not _term_in(t, low)]
     return bad_nums, bad_terms, word_coverage(body, text, question)
+
+
+#: A name's plural: "SDEs", "GANs", "ResNets" — the name with a lower-case "s" after its last
+#: capital or digit.
+_PLURAL_TERM = re.compile(r"^(.*[A-Z0-9])s$")
+
+
+def _term_in(term: str, low: str) -> bool:
+    """Whether the lower-cased source text ``low`` writes ``term``, or its singular when the
+    answer writes it in the plural: a paper about "a reverse-time SDE" backs "SDEs"."""
+    if term.lower() in low:
+        return True
+    m = _PLURAL_TERM.match(term)
+    return m is not None and re.search(rf"\b{re.escape(m.group(1).lower())}\b", low) is not None
 
 
 def cited_numbers(text: str) -> list[int]:

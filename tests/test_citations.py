@@ -112,6 +112,14 @@ def test_name_absent_from_cited_source_is_flagged():
     assert not a.refused  # the second sentence is supported, so the answer stands
 
 
+def test_a_name_in_the_plural_is_backed_by_the_singular():
+    """"GTSs" where the paper writes "GTS" is the paper's name; "GTSx" is not, nor is "SMMs"
+    in a sentence citing a paper that never writes "SMM"."""
+    assert check("Several GTSs scale to 1 billion edges [2].", SOURCES).flagged_terms == []
+    assert check("GTSx scales to 1 billion edges [2].", SOURCES).flagged_terms == ["GTSx"]
+    assert check("SMMs scale to 1 billion edges [2].", SOURCES).flagged_terms == ["SMMs"]
+
+
 def test_answer_with_no_supported_claim_is_withheld():
     a = check("SMM achieves a BLEU score of 41.0 on WMT14 [1].", SOURCES)
     assert a.refused and a.text == "The papers in this collection don't say."
