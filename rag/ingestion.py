@@ -163,6 +163,7 @@ def index_lock(settings: Settings, wait: bool = False) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+        store.changed()  # whatever was written, even if the ingest failed half-way
 
 
 def _max_batch(settings: Settings) -> int:

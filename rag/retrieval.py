@@ -17,7 +17,6 @@ Why this shape:
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,159 +24,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag import sentences, store
-from rag.bm25 import BM25
-from rag.chunk_vectors import ChunkVectors
-from rag.errors import BadInput, IndexNotFound
+from rag.errors import BadInput
 from rag.fusion import fuse
-from rag.names import absent, mentions, named_terms, normalised, title_name
+from rag.index_view import IndexView, get_index
+from rag.names import absent, named_terms
 from rag.query_encoder import get_encoder
 from rag.settings import RETRIEVAL_MODES, Settings, get_settings
 from rag.types import Source
 
 PASSAGE_RRF_K = 60  # orders a chosen paper's chunks; unchanged since the first release
-@dataclass
-class _Chunk:
-    id: str
-    paper_id: str
-    title: str
-    text: str
-    abstract: str
-    listing_date: str | None
-    chunk_index: int
 
 
-class _Index:
-    """The in-memory side of one collection: chunk records and the BM25 index over them.
-
-    Built from Chroma on first use and rebuilt when the collection changes (count or an
-    ingest stamp differs), so BM25 can never drift from the dense store.
-    """
-
-    def __init__(self, coll):
-        self.coll = coll
-        got = coll.get(include=["documents", "metadatas"])
-        self.chunks: dict[str, _Chunk] = {}
-        for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-            meta = meta or {}
-            self.chunks[cid] = _Chunk(
-                cid, meta.get("paper_id", ""), meta.get("title", ""), doc or "",
-                meta.get("abstract", doc or ""), meta.get("listing_date") or None,
-                int(meta.get("chunk_index", 0)),
-            )
-        self.fingerprint = store.fingerprint(coll)
-        self._with: dict[str, frozenset[str]] = {}
-        self._writing: dict[str, int] = {}
-        titles = {c.paper_id: c.title for c in self.chunks.values()}
-        abstracts = {c.paper_id: f"{c.title} {c.abstract}" for c in self.chunks.values()}
-        self.normalised_papers = [normalised(t) for t in abstracts.values()]
-        self.normalised_text = "|".join(self.normalised_papers)
-        self.title_names = {n for n in map(title_name, titles.values()) if n}
-        self._bm25: BM25 | None = None  # built on first use
-        self._bm25_lock = threading.Lock()
-        self._vectors: ChunkVectors | None = None  # read on first use
-        self._vectors_lock = threading.Lock()
-        self.chunks_of: dict[str, list[str]] = {}
-        for c in self.chunks.values():
-            self.chunks_of.setdefault(c.paper_id, []).append(c.id)
-        self._sentences: sentences.SentenceVectors | None = None
-        self._sentences_read = False
-        self._sentences_lock = threading.Lock()
-
-    def sentence_vectors(self, settings: Settings) -> sentences.SentenceVectors | None:
-        """The index's sentence vectors (rag/sentences.py), read on first use."""
-        with self._sentences_lock:
-            if not self._sentences_read:
-                self._sentences = sentences.load(settings, sorted(self.chunks_of))
-                self._sentences_read = True
-            return self._sentences
-
-    def vectors(self) -> ChunkVectors:
-        """The chunk vectors held in memory (rag/chunk_vectors.py), read once per index."""
-        with self._vectors_lock:
-            if self._vectors is None:
-                self._vectors = ChunkVectors(
-                    self.coll, {cid: c.paper_id for cid, c in self.chunks.items()})
-            return self._vectors
-
-    def papers_with(self, name: str) -> frozenset[str]:
-        """The papers whose title or abstract contains ``name`` as a whole word; cached."""
-        if name not in self._with:
-            self._with[name] = frozenset(c.paper_id for c in self.chunks.values()
-                                         if mentions(f"{c.title} {c.abstract}", name))
-        return self._with[name]
-
-    def papers_mentioning(self, name: str) -> int:
-        return len(self.papers_with(name))
-
-    def papers_writing(self, phrase: str) -> int:
-        """Papers whose title or abstract writes ``phrase`` loosely (`normalised`); cached,
-        as `papers_with`: a comparison question asks it for every run of every title."""
-        text = normalised(phrase)
-        if text not in self._writing:
-            self._writing[text] = sum(text in t for t in self.normalised_papers)
-        return self._writing[text]
-
-    def unique_names(self, question: str) -> set[str]:
-        """Names in the question (acronyms, coined words, titles' names) found in one paper."""
-        names = named_terms(question) | {n for n in self.title_names if mentions(question, n)}
-        return {n for n in names if len(self.papers_with(n)) == 1}
-
-    def bm25(self) -> BM25 | None:
-        with self._bm25_lock:
-            if self._bm25 is None and self.chunks:
-                self._bm25 = BM25(self.chunks.values())
-            return self._bm25
-
-    def bm25_scores(self, question: str, phrases: bool = False) -> dict[str, float]:
-        """BM25 score of every chunk that shares a term with ``question`` (chunk id → score):
-        every chunk's, not a top-k, so a paper the other retriever found can be given its
-        BM25 score too (`Candidates.lists`). bm25s scores all documents in one sparse pass
-        either way. ``phrases``: plus the score of the question's set phrases."""
-        bm = self.bm25()
-        return bm.scores(question, phrases) if bm is not None else {}
-
-    def cosines(self, qvec: np.ndarray, ids: list[str]) -> dict[str, float]:
-        """Cosine of each chunk in ``ids`` to the (unit) query vector: from the vectors held
-        in memory, else fetched from Chroma."""
-        held = self.vectors()
-        out = held.cosines(qvec, ids)
-        rest = [cid for cid in ids if cid not in out]
-        if rest:
-            got = self.coll.get(ids=rest, include=["embeddings"])
-            out.update(zip(got["ids"], (np.asarray(got["embeddings"], dtype=np.float32)
-                                        @ qvec).tolist()))
-        return out
-
-
-_cache: dict[tuple, _Index] = {}
-_cache_lock = threading.Lock()
-
-
-def _index(settings: Settings) -> _Index:
-    coll = store.collection(settings)
-    store.check_embed_model(coll, settings)
-    key = (str(settings.chroma_dir), settings.chroma_host, settings.collection)
-    with _cache_lock:
-        idx = _cache.get(key)
-        if idx is not None and idx.fingerprint == store.fingerprint(coll):
-            return idx
-        if idx is not None:
-            # Changed since we read it, maybe by another process's ingest: a fresh client sees
-            # its vectors (the old one would miss them, and fail fetching their ids).
-            coll = store.reopen(settings)
-        if coll.count() == 0:
-            raise IndexNotFound("The index is empty; run `rag ingest`.")
-        idx = _Index(coll)
-        _cache[key] = idx
-    return idx
-
-
-def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
-
-
-def _dense(idx: _Index, qvec: list[float], n: int) -> list[tuple[str, float]]:
+def _dense(idx: IndexView, qvec: list[float], n: int) -> list[tuple[str, float]]:
     """The ``n`` chunks closest to the query: exact when every vector is held in memory
     (rag/chunk_vectors.py: Chroma's HNSW answer varies between processes), else HNSW."""
     held = idx.vectors()
@@ -186,7 +44,7 @@ def _dense(idx: _Index, qvec: list[float], n: int) -> list[tuple[str, float]]:
     return _hnsw(idx, qvec, n)
 
 
-def _hnsw(idx: _Index, qvec: list[float], n: int) -> list[tuple[str, float]]:
+def _hnsw(idx: IndexView, qvec: list[float], n: int) -> list[tuple[str, float]]:
     res = idx.coll.query(
         query_embeddings=[qvec], n_results=min(n, len(idx.chunks)), include=["distances"]
     )
@@ -195,12 +53,12 @@ def _hnsw(idx: _Index, qvec: list[float], n: int) -> list[tuple[str, float]]:
 
 
 def _bm25(scores: dict[str, float], n: int) -> list[tuple[str, float]]:
-    """The ``n`` best chunks of `_Index.bm25_scores`, best first (ties in corpus order, as
+    """The ``n`` best chunks of `IndexView.bm25_scores`, best first (ties in corpus order, as
     bm25s breaks them)."""
     return sorted(scores.items(), key=lambda kv: -kv[1])[:n]
 
 
-def _paper_scores(hits: list[tuple[str, float]], idx: _Index) -> list[tuple[str, float]]:
+def _paper_scores(hits: list[tuple[str, float]], idx: IndexView) -> list[tuple[str, float]]:
     """Chunk hits → papers, best first, each with the score of its best chunk."""
     best: dict[str, float] = {}
     for cid, score in hits:
@@ -237,7 +95,7 @@ class Candidates:
         return dense, sparse
 
 
-def _candidates(idx: _Index, question: str, qvec: list[float], n: int, mode: str,
+def _candidates(idx: IndexView, question: str, qvec: list[float], n: int, mode: str,
                 phrases: bool = False, sentence_vectors: sentences.SentenceVectors | None = None,
                 sentence_weight: float = 0.0
                 ) -> tuple[Candidates, list[tuple[str, float]], list[tuple[str, float]]]:
@@ -263,7 +121,7 @@ def _candidates(idx: _Index, question: str, qvec: list[float], n: int, mode: str
     return cands, dense_hits, sparse_hits
 
 
-def _with_sentences(cands: Candidates, idx: _Index, qvec: np.ndarray,
+def _with_sentences(cands: Candidates, idx: IndexView, qvec: np.ndarray,
                     bm25_all: dict[str, float], sent: dict[str, float], weight: float) -> None:
     """Every candidate's dense score becomes (1 - weight) x best chunk cosine + weight x best
     sentence cosine; papers whose best sentence ranks in the first ``len(cands.dense)`` join,
@@ -285,20 +143,20 @@ def _with_sentences(cands: Candidates, idx: _Index, qvec: np.ndarray,
     cands.dense_fill = {p: mix(p, v) for p, v in cands.dense_fill.items()}
 
 
-def _best_cosines(idx: _Index, q: np.ndarray, papers: list[str]) -> dict[str, float]:
+def _best_cosines(idx: IndexView, q: np.ndarray, papers: list[str]) -> dict[str, float]:
     """Each paper's best chunk cosine to the query (-1 for a paper with no chunk vector)."""
     cos = idx.cosines(q, [cid for p in papers for cid in idx.chunks_of.get(p, [])])
     return {p: max((cos[c] for c in idx.chunks_of.get(p, []) if c in cos), default=-1.0)
             for p in papers}
 
 
-def _best_bm25(idx: _Index, bm25_all: dict[str, float], papers: list[str]) -> dict[str, float]:
+def _best_bm25(idx: IndexView, bm25_all: dict[str, float], papers: list[str]) -> dict[str, float]:
     """Each paper's best chunk BM25 score (0 when no query term occurs in it)."""
     return {p: max((bm25_all.get(c, 0.0) for c in idx.chunks_of.get(p, [])), default=0.0)
             for p in papers}
 
 
-def _sentence_args(idx: _Index, settings: Settings
+def _sentence_args(idx: IndexView, settings: Settings
                    ) -> tuple[sentences.SentenceVectors | None, float]:
     w = settings.sentence_weight
     return idx.sentence_vectors(settings) if w > 0 else None, w
@@ -307,7 +165,7 @@ def _sentence_args(idx: _Index, settings: Settings
 def stored_sentence_vectors(settings: Settings | None = None) -> dict[str, np.ndarray]:
     """Sentence text -> its vector as stored at ingest (empty when not held in memory)."""
     settings = settings or get_settings()
-    held = _index(settings).sentence_vectors(settings)
+    held = get_index(settings).sentence_vectors(settings)
     return held.by_text if held is not None else {}
 
 
@@ -315,7 +173,7 @@ def candidates(question: str, settings: Settings | None = None) -> Candidates:
     """Both retrievers' paper rankings for ``question``, unfused (for `rag eval --retrieval`,
     which scores every fusion rule on the same candidates)."""
     settings = settings or get_settings()
-    idx = _index(settings)
+    idx = get_index(settings)
     qvec = get_encoder(settings).get_query_embedding(question)
     store.check_dimension(idx.coll, len(qvec))
     return _candidates(idx, question, qvec, settings.candidates, "hybrid",
@@ -342,7 +200,7 @@ def retrieve(
     if mode not in RETRIEVAL_MODES:
         raise BadInput(f"Unknown retrieval mode {mode!r}: use hybrid, dense or bm25.")
     t0 = time.perf_counter()
-    idx = _index(settings)
+    idx = get_index(settings)
     qvec = get_encoder(settings).get_query_embedding(question)
     store.check_dimension(idx.coll, len(qvec))
     t1 = time.perf_counter()
@@ -396,7 +254,7 @@ def dense_searcher(settings: Settings | None = None, hnsw: bool = False
     while the index fits in memory) or (``hnsw``) through Chroma's HNSW index, the path past
     that: for `rag eval --retrieval`, which times the two. The index is looked up once, here:
     the lookup (~1.5 ms) costs more than the exact search it would otherwise be timed with."""
-    idx = _index(settings or get_settings())
+    idx = get_index(settings or get_settings())
     return (lambda qvec, n: _hnsw(idx, qvec, n)) if hnsw else (lambda qvec, n: _dense(idx, qvec, n))
 
 
@@ -407,7 +265,7 @@ def similarity_spread(question: str, settings: Settings | None = None) -> tuple[
     carries across questions where a share of the best paper's cosine does not: a broad topic
     has many close papers, a narrow one a single close paper and a long flat tail."""
     settings = settings or get_settings()
-    idx = _index(settings)
+    idx = get_index(settings)
     held = idx.vectors()
     if len(held.papers) == 0:
         return 0.0, 0.0
@@ -420,31 +278,31 @@ def similarity_spread(question: str, settings: Settings | None = None) -> tuple[
 
 def papers_mentioning(name: str, settings: Settings | None = None) -> int:
     """Number of indexed papers whose title or abstract contains ``name`` (a whole word)."""
-    return _index(settings or get_settings()).papers_mentioning(name)
+    return get_index(settings or get_settings()).papers_mentioning(name)
 
 
 def paper_names(settings: Settings | None = None) -> set[str]:
     """The names the collection's titles give their methods ("VeLO" for "VeLO: Training …")."""
-    return _index(settings or get_settings()).title_names
+    return get_index(settings or get_settings()).title_names
 
 
 def papers_writing(phrase: str, settings: Settings | None = None) -> int:
     """Number of indexed papers whose title or abstract writes ``phrase``, loosely (case,
     hyphens and spacing ignored: "few shot" is in "Few-Shot")."""
-    return _index(settings or get_settings()).papers_writing(phrase)
+    return get_index(settings or get_settings()).papers_writing(phrase)
 
 
 def unique_names(question: str, settings: Settings | None = None) -> set[str]:
     """Names in ``question`` that occur in exactly one indexed paper (see rag/names.py)."""
-    return _index(settings or get_settings()).unique_names(question)
+    return get_index(settings or get_settings()).unique_names(question)
 
 
 def papers_with(name: str, settings: Settings | None = None) -> frozenset[str]:
     """Ids of the indexed papers whose title or abstract contains ``name`` (a whole word)."""
-    return _index(settings or get_settings()).papers_with(name)
+    return get_index(settings or get_settings()).papers_with(name)
 
 
 def unknown_names(question: str, settings: Settings | None = None) -> list[str]:
     """Names the question asks about (acronyms, coined words) that no indexed paper contains,
     even loosely: what the question is about is not in this collection."""
-    return absent(named_terms(question), _index(settings or get_settings()).normalised_text)
+    return absent(named_terms(question), get_index(settings or get_settings()).normalised_text)

@@ -41,6 +41,21 @@ log = logging.getLogger(__name__)
 
 _clients: dict[tuple, object] = {}
 _clients_lock = threading.Lock()
+#: Bumped whenever this process wrote to an index or dropped its clients: readers holding an
+#: in-memory view (rag/index_view.py) check the store again at once, not after their recheck
+#: interval.
+_generation = 0
+
+
+def changed() -> None:
+    """Record that this process changed an index (`generation`)."""
+    global _generation
+    _generation += 1
+
+
+def generation() -> int:
+    """How many times this process has changed an index (`changed`)."""
+    return _generation
 SQLITE_FILE = "chroma.sqlite3"
 
 
@@ -77,6 +92,7 @@ def reopen(settings: Settings):
         with _clients_lock:
             _clients.pop(key, None)
             _forget_chroma_systems(key[1])
+    changed()
     return collection(settings)
 
 
@@ -85,6 +101,7 @@ def reset_clients() -> None:
     with _clients_lock:
         _clients.clear()
     _forget_chroma_systems()
+    changed()
 
 
 def _chroma_settings() -> ChromaSettings:
@@ -224,6 +241,7 @@ def stamp(coll) -> None:
     meta["ingest_stamp"] = uuid.uuid4().hex
     meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to "change" it
     coll.modify(metadata=meta)
+    changed()
 
 
 def fingerprint(coll) -> tuple:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import rag  # noqa: F401  (offline env first)
+from rag import index_view
 from rag import llm as llm_mod
-from rag import retrieval as retrieve_mod
 from rag.fake_llm import FakeChat, shared_fake
 from rag.settings import Settings, get_settings
 from rag.types import Source
@@ -73,7 +73,7 @@ def _isolated_env(monkeypatch):
     yield
     llm_mod.use_model(None)
     get_settings.cache_clear()
-    retrieve_mod.clear_cache()
+    index_view.clear_cache()
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +105,7 @@ def fake_settings(fake_index_home, monkeypatch) -> Settings:
     for k, v in fake_env(fake_index_home).items():
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
-    retrieve_mod.clear_cache()
+    index_view.clear_cache()
     llm_mod.use_model(FakeChat())
     return get_settings()
 
@@ -116,7 +116,7 @@ def empty_settings(tmp_path, monkeypatch) -> Settings:
     for k, v in fake_env(tmp_path).items():
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
-    retrieve_mod.clear_cache()
+    index_view.clear_cache()
     llm_mod.use_model(FakeChat())
     return get_settings()
 

@@ -12,8 +12,7 @@ import pytest
 
 from bench.fake_embed_server import FakeEmbedServer
 from conftest import free_port
-from rag import retrieval as retrieve_mod
-from rag import store
+from rag import index_view, store
 from rag.errors import EmbeddingUnavailable, RagError, SettingsError
 from rag.ingestion import ingest
 from rag.retrieval import retrieve
@@ -43,7 +42,7 @@ def corpus(tmp_path):
 
 
 def _settings(tmp_path, base_url: str, **kw) -> Settings:
-    retrieve_mod.clear_cache()
+    index_view.clear_cache()
     return Settings(home=tmp_path, chroma_path=tmp_path / "chroma", provider="fake",
                     embed_base_url=base_url, embed_api_model="fake-minilm",
                     embed_timeout=kw.pop("embed_timeout", 5.0),

@@ -205,7 +205,7 @@ def test_injection_items_have_forbidden_strings(questions):
 
 def test_named_items_name_a_term_of_exactly_one_paper(questions, papers):
     """A `named` question's coined name or acronym occurs in exactly one paper (its gold)."""
-    from rag.retrieval import mentions
+    from rag.names import mentions
 
     texts = {pid: f"{p.title} {p.abstract}" for pid, p in papers.items()}
     for q in questions:

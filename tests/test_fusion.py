@@ -90,7 +90,8 @@ def test_filled_lists_score_each_paper_with_the_retriever_that_missed_it():
 def test_candidates_are_filled_from_the_index(fake_settings):
     """Every candidate paper has both scores: the dense cosine of its best chunk and the BM25
     score of its best chunk, computed exactly as each retriever scores the ones it returns."""
-    from rag.retrieval import _index, candidates
+    from rag.index_view import get_index
+    from rag.retrieval import candidates
 
     c = candidates("task interpolation for meta-learning with few tasks", fake_settings)
     dense, sparse = dict(c.dense), dict(c.sparse)
@@ -106,7 +107,7 @@ def test_candidates_are_filled_from_the_index(fake_settings):
     assert step in named.dense_fill and step in named.sparse_fill
     top = rag.retrieve("What does STEP achieve?", k=1, settings=few)[0]
     assert top.title == STEP and top.score > 0
-    idx = _index(fake_settings)
+    idx = get_index(fake_settings)
     bm = idx.bm25_scores("task interpolation for meta-learning with few tasks",
                          fake_settings.phrase_match)
     for p, v in c.sparse_fill.items():
@@ -121,9 +122,10 @@ def test_bm25_scores_match_the_llama_index_retriever(fake_settings):
     from llama_index.core.schema import TextNode
     from llama_index.retrievers.bm25 import BM25Retriever
 
-    from rag.retrieval import _bm25, _index
+    from rag.index_view import get_index
+    from rag.retrieval import _bm25
 
-    idx = _index(fake_settings)
+    idx = get_index(fake_settings)
     nodes = [TextNode(id_=c.id, text=c.text, metadata={"title": c.title})
              for c in idx.chunks.values()]
     ref = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=fake_settings.candidates,
@@ -141,9 +143,10 @@ def test_dense_search_is_exact_and_agrees_with_chroma(fake_settings):
     import numpy as np
 
     from rag.embeddings import get_embedder
-    from rag.retrieval import _dense, _index
+    from rag.index_view import get_index
+    from rag.retrieval import _dense
 
-    idx = _index(fake_settings)
+    idx = get_index(fake_settings)
     assert idx.vectors().complete
     qvec = get_embedder(fake_settings).get_query_embedding("consistency models")
     hits = _dense(idx, qvec, 10)
@@ -167,11 +170,12 @@ def test_dense_search_uses_hnsw_when_the_collection_is_too_big_to_hold(fake_sett
 
     from rag import chunk_vectors
     from rag.embeddings import get_embedder
-    from rag.retrieval import _dense, _index, clear_cache
+    from rag.index_view import clear_cache, get_index
+    from rag.retrieval import _dense
 
     monkeypatch.setattr(chunk_vectors, "SAMPLE_PAPERS", 2)
     clear_cache()
-    idx = _index(fake_settings)
+    idx = get_index(fake_settings)
     held = idx.vectors()
     assert not held.complete and 0 < len(held.ids) < len(idx.chunks)
     qvec = get_embedder(fake_settings).get_query_embedding("consistency models")

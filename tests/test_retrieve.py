@@ -42,7 +42,7 @@ def test_a_set_phrase_outranks_its_words_apart():
     word pair that two papers write together and most papers with its rarer word write so is
     a set phrase, a pair met once is not."""
     from rag.bm25 import BM25
-    from rag.retrieval import _Chunk
+    from rag.index_view import Chunk
 
     papers = {
         "passing": "We fit a gradient boosting model to tabular features of students.",
@@ -52,7 +52,7 @@ def test_a_set_phrase_outranks_its_words_apart():
         "f2": "Language models for translation of text.",
         "f3": "Reinforcement learning for robot control.",
     }
-    bm = BM25([_Chunk(p, p, p.title(), t, t, None, 0) for p, t in papers.items()])
+    bm = BM25([Chunk(p, p, p.title(), t, t, None, 0) for p, t in papers.items()])
     assert bm.phrases == {"gradient boost"}
     q = "gradient boosting stage"
     plain, phrased = bm.scores(q), bm.scores(q, phrases=True)
@@ -63,10 +63,10 @@ def test_a_set_phrase_outranks_its_words_apart():
 
 
 def test_phrase_match_adds_nothing_without_a_phrase_and_is_off_by_default(fake_settings):
-    from rag.retrieval import _index
+    from rag.index_view import get_index
 
     assert not fake_settings.phrase_match  # dev gain within noise (README, Phrases)
-    idx = _index(fake_settings.with_overrides(phrase_match=True))
+    idx = get_index(fake_settings.with_overrides(phrase_match=True))
     assert idx.bm25_scores("MLTI", phrases=True) == idx.bm25_scores("MLTI")
     q = "meta-learning with few tasks"
     assert idx.bm25_scores(q, phrases=True) != idx.bm25_scores(q)
@@ -110,7 +110,7 @@ def test_an_index_without_sentence_vectors_still_ranks_by_chunks(empty_settings,
     """An index built before the sentence vectors answers as before (chunks only) until
     `rag ingest` adds them."""
     from rag import sentences, store
-    from rag.retrieval import clear_cache
+    from rag.index_view import clear_cache
 
     _two_papers(tmp_path)
     store.client(empty_settings).delete_collection(sentences.collection_name(empty_settings))
@@ -125,7 +125,7 @@ def test_past_the_memory_cap_the_sentence_collection_is_queried(empty_settings, 
     """A collection too big to hold in memory is searched through its HNSW index instead,
     with the same ranking on this small case."""
     from rag import sentences
-    from rag.retrieval import clear_cache
+    from rag.index_view import clear_cache
 
     _two_papers(tmp_path)
     monkeypatch.setattr(sentences, "MEMORY_CAP", 0)
@@ -133,7 +133,7 @@ def test_past_the_memory_cap_the_sentence_collection_is_queried(empty_settings, 
     srcs = rag.retrieve("alpha beta gamma delta", k=2, mode="dense",
                         settings=empty_settings.with_overrides(sentence_weight=0.4))
     assert [s.title for s in srcs] == ["Paper two", "Paper one"]
-    from rag.retrieval import _index
+    from rag.index_view import get_index
 
-    held = _index(empty_settings).sentence_vectors(empty_settings)
+    held = get_index(empty_settings).sentence_vectors(empty_settings)
     assert held is not None and not held.in_memory and not len(held.owners)

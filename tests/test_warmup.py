@@ -6,16 +6,16 @@ import subprocess
 import sys
 
 import rag
-from rag import retrieval, tokens, warmup
+from rag import index_view, tokens, warmup
 from rag.answer import build_messages
 
 
 def test_warm_up_loads_the_index_and_leaves_the_fake_model_alone(fake_settings, llm):
-    retrieval.clear_cache()
+    index_view.clear_cache()
     tokens.tokenizer.cache_clear()
     done = warmup.warm_up(fake_settings)
     assert done == {"retrieval": True, "model": False}
-    assert retrieval._cache  # the index (and its BM25) is read: the first question reuses it
+    assert index_view._cache  # the index (and its BM25) is read: the first question reuses it
     assert tokens.tokenizer.cache_info().currsize == 1  # tiktoken's encoding is loaded too
     assert llm.history == []  # no tokens spent on a model that has no prompt cache
 

@@ -1,0 +1,89 @@
+"""The in-memory view of the index is read once and trusted for `RECHECK_SECONDS`: one answer
+looks it up many times, and asking Chroma each time cost ~2 ms a look-up. This process's own
+ingests are seen at once; another process's once the interval has passed."""
+
+import json
+
+import pytest
+
+from rag import index_view, store
+from rag.ingestion import ingest
+
+
+def _corpus(tmp_path, *titles):
+    f = tmp_path / "c.jsonl"
+    f.write_text("".join(json.dumps({"title": t, "abstract": f"{t} studies alpha beta."}) + "\n"
+                         for t in titles))
+    return f
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """How many times the store was asked whether the index changed."""
+    calls = []
+    real = store.fingerprint
+    monkeypatch.setattr(store, "fingerprint", lambda coll: calls.append(1) or real(coll))
+    return calls
+
+
+def _titles(settings) -> set[str]:
+    return {c.title for c in index_view.get_index(settings).chunks.values()}
+
+
+def test_look_ups_within_the_interval_do_not_ask_the_store(empty_settings, tmp_path, counted,
+                                                           monkeypatch):
+    monkeypatch.setattr(index_view, "RECHECK_SECONDS", 3600)
+    ingest(_corpus(tmp_path, "Paper one"))
+    first = index_view.get_index(empty_settings)
+    asked = len(counted)
+    assert all(index_view.get_index(empty_settings) is first for _ in range(20))
+    assert len(counted) == asked
+
+
+def test_once_the_interval_passed_each_look_up_asks_again(empty_settings, tmp_path, counted,
+                                                          monkeypatch):
+    monkeypatch.setattr(index_view, "RECHECK_SECONDS", 0)
+    ingest(_corpus(tmp_path, "Paper one"))
+    first = index_view.get_index(empty_settings)
+    asked = len(counted)
+    for _ in range(3):
+        assert index_view.get_index(empty_settings) is first  # unchanged: the same view
+    assert len(counted) == asked + 3
+
+
+def test_this_process_ingest_is_seen_at_once(empty_settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(index_view, "RECHECK_SECONDS", 3600)
+    ingest(_corpus(tmp_path, "Paper one"))
+    assert _titles(empty_settings) == {"Paper one"}
+    ingest(_corpus(tmp_path, "Paper one", "Paper two"))
+    assert _titles(empty_settings) == {"Paper one", "Paper two"}
+
+
+def test_a_change_behind_our_back_is_seen_after_the_interval(empty_settings, tmp_path,
+                                                             monkeypatch):
+    """Another process's ingest: the collection changes without this process's ingest code
+    (here written through Chroma directly, as that process would)."""
+    monkeypatch.setattr(index_view, "RECHECK_SECONDS", 3600)
+    ingest(_corpus(tmp_path, "Paper one"))
+    view = index_view.get_index(empty_settings)
+    coll = store.collection(empty_settings)
+    got = coll.get(include=["embeddings", "documents", "metadatas"])
+    meta = dict(got["metadatas"][0], title="Paper three", paper_id="paper-three")
+    coll.add(ids=["paper-three:0"], embeddings=[got["embeddings"][0]],
+             documents=[got["documents"][0]], metadatas=[meta])
+    assert index_view.get_index(empty_settings) is view  # trusted within the interval
+    monkeypatch.setattr(index_view, "RECHECK_SECONDS", 0)
+    assert _titles(empty_settings) == {"Paper one", "Paper three"}
+
+
+def test_the_embedder_check_still_runs_within_the_interval(empty_settings, tmp_path,
+                                                           monkeypatch):
+    from rag.errors import RagError
+
+    monkeypatch.setattr(index_view, "RECHECK_SECONDS", 3600)
+    ingest(_corpus(tmp_path, "Paper one"))
+    index_view.get_index(empty_settings)
+    other = empty_settings.with_overrides(embed_model="minilm")
+    assert other.embedder_id != empty_settings.embedder_id
+    with pytest.raises(RagError, match="rebuild"):
+        index_view.get_index(other)
