@@ -195,6 +195,10 @@ class Settings(BaseSettings):
         default=0.7, ge=0.0, le=1.0,
         description="share of the evidence budget the best-ranked paper may fill first "
                     "(rag/evidence.py)")
+    comparison_side_tokens: int = Field(
+        default=320, ge=0, le=2000,
+        description="tokens of evidence each paper a comparison names may fill first, the "
+                    "budget growing to fit them (rag/evidence.py); 0: as any question")
 
     # --- LLM (OpenAI-compatible). Empty base_url = the embedded local server.
     openai_base_url: str | None = Field(

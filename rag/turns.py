@@ -155,8 +155,15 @@ def _plan_from(query: str, sources: list[Source], settings: Settings) -> Plan:
     selected = select_sources(sources, settings, query)
     for i, s in enumerate(selected, start=1):
         s.number = i
-    context = build_context(selected, settings, query) if selected else ""
+    context = build_context(selected, settings, query, _compared(query, selected, settings)) \
+        if selected else ""
     return Plan(query, selected, sources, context)
+
+
+def _compared(query: str, selected: list[Source], settings: Settings) -> list[int]:
+    """The numbers of the selected papers a comparison names (`compared_among`)."""
+    return [s.number for s in compared_among(query, selected, unique_names(query, settings),
+                                             lambda p: papers_writing(p, settings))]
 
 
 def _follow_plan(question: str, prev: Plan, k: int, mode: str | None, settings: Settings,

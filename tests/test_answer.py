@@ -319,3 +319,23 @@ def test_every_paper_a_comparison_names_passes_the_floor(fake_settings):
     assert select_sources([shampoo, other, scalable], st,
                           "What efficiency does the PyTorch Shampoo implementation claim?"
                           ) == [shampoo]
+
+
+def test_a_comparison_prompt_holds_each_side_whole(fake_settings):
+    """Both papers a comparison names reach the prompt in full, though the budget (450
+    tokens) holds less than two abstracts: the second side's method sentence ("cycle
+    triplets") used to be left out."""
+    from rag.citations import split_sentences
+    from rag.turns import fresh_plan
+
+    plan = fresh_plan("What different strategies do WSC-swap and ReliableSwap use to improve "
+                      "face swapping?", 5, None, fake_settings)
+    sides = [s for s in plan.selected
+             if s.title.startswith(("ReliableSwap", "Reinforced Disentanglement"))]
+    assert len(sides) == 2, [s.title for s in plan.selected]
+    for s in sides:
+        assert all(sent in plan.context for sent in split_sentences(s.abstract)), s.title
+    plain = fresh_plan("What different strategies do WSC-swap and ReliableSwap use to improve "
+                       "face swapping?", 5, None,
+                       fake_settings.with_overrides(comparison_side_tokens=0))
+    assert len(plain.context) < len(plan.context)

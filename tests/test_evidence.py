@@ -87,3 +87,35 @@ def test_indexed_sentences_are_not_embedded_again(fake_settings, monkeypatch):
     picked = evidence.select("task interpolation", sources, fake_settings, budget=400)
     assert embedded == ["An unindexed sentence here."]
     assert picked[1]  # the indexed papers still get their evidence
+
+
+def _side(n: int, result: str) -> Source:
+    """A compared paper: look-alike sentences, and a result sentence sharing no word with
+    the question."""
+    sents = [f"Graph matching with a neural solver is studied in setting {n}-{i}, where a method "
+             f"learns matching." for i in range(4)]
+    return Source(number=n, paper_id=f"p{n}", title=f"Side {n}", score=1.0 / n, similarity=0.5,
+                  abstract=" ".join([*sents, result]))
+
+
+def test_each_side_of_a_comparison_gets_its_whole_abstract(fake_settings):
+    """Asked to compare papers 2 and 3, both result sentences reach the prompt, though the
+    best-ranked paper would otherwise take the head start and the budget (150) holds neither."""
+    sides = [TOP, _side(2, "Side two reaches 41.5 BLEU overall, ahead of every earlier system "
+                           "on the translation suites tried, at equal training cost."),
+             _side(3, "Side three halves the latency on phones and tablets, keeping the "
+                      "accuracy of the original networks on the usual image benchmarks.")]
+    st = fake_settings.with_overrides(comparison_side_tokens=120)
+    out = evidence.select(QUESTION, sides, st, 150, compared=[2, 3])
+    assert "41.5 BLEU" in out[2] and "halves the latency" in out[3]
+    assert out[1]  # the paper not compared keeps its best sentence
+    used = sum(len(tokenizer()(t.replace(" … ", " "))) for t in out.values())
+    assert 150 < used <= 2 * 120  # the budget grew to fit both sides, no further
+    plain = evidence.select(QUESTION, sides, st.with_overrides(comparison_side_tokens=0), 150,
+                            compared=[2, 3])
+    assert "41.5 BLEU" not in plain[2] or "halves the latency" not in plain[3]
+
+
+def test_one_named_paper_is_no_comparison(fake_settings):
+    out = evidence.select(QUESTION, [TOP, _other(2), _other(3)], fake_settings, 150, compared=[2])
+    assert out == evidence.select(QUESTION, [TOP, _other(2), _other(3)], fake_settings, 150)
