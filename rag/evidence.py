@@ -75,9 +75,10 @@ def _vectors(texts: list[str], settings: Settings) -> np.ndarray:
 
 
 def select(question: str, sources: list[Source], settings: Settings, budget: int,
-           compared: list[int] | None = None) -> dict[int, str]:
-    """Source number -> the evidence text to show for it. ``compared``: the numbers of the
-    papers a comparison names, each filled first (``RAG_COMPARISON_SIDE_TOKENS``)."""
+           focus: list[int] | None = None) -> dict[int, str]:
+    """Source number -> the evidence text to show for it. ``focus``: the numbers of two or
+    more papers to fill first (the sides of a comparison, or the top two when retrieval cannot
+    tell them apart), each up to ``RAG_FOCUS_TOKENS``."""
     cands: list[tuple[int, int, str]] = []  # (source number, position, sentence)
     for s in sources:
         for i, sent in enumerate(split_sentences(s.abstract or s.text)):
@@ -105,13 +106,13 @@ def select(question: str, sources: list[Source], settings: Settings, budget: int
                 chosen.add(i)
                 used += cost[i]
 
-    side = settings.comparison_side_tokens
-    if compared and len(compared) > 1 and side:
-        # Each side of a comparison first, up to about a whole abstract, the budget growing
-        # to fit: with the top paper's share the second side got the leftovers, and on the
+    side = settings.focus_tokens
+    if focus and len(focus) > 1 and side:
+        # Each paper in focus first, up to about a whole abstract, the budget growing to fit:
+        # with the top paper's share a comparison's second side got the leftovers, and on the
         # dev comparisons 0.27 of the key facts asked for were not in the prompt at all.
-        budget = max(budget, side * len(compared))
-        for i, number in enumerate(compared, start=1):
+        budget = max(budget, side * len(focus))
+        for i, number in enumerate(focus, start=1):
             fill(side * i, paper=number)
     elif settings.evidence_top_share > 0:  # the best-ranked paper first, up to its share
         fill(settings.evidence_top_share * budget, paper=sources[0].number)

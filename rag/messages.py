@@ -21,18 +21,17 @@ from rag.types import Source
 
 
 def build_context(selected: list[Source], settings: Settings, question: str = "",
-                  compared: list[int] | None = None) -> str:
+                  focus: list[int] | None = None) -> str:
     """The sources block. ``RAG_EVIDENCE=sentences`` (default): only the sentences that bear on
     the question (rag/evidence.py); ``passages``: each paper's best retrieved chunk, then second
     chunks while the token budget lasts (cheaper to pick, but the fact asked about is often in a
     chunk left out: `rag bench levers`);
     ``abstracts``: whole abstracts (slowest; kept as the reference the others are measured by).
-    ``compared``: the numbers of the papers a comparison names, which share the budget
-    (`rag.evidence.select`)."""
+    ``focus``: the numbers of the papers filled first (`rag.evidence.select`)."""
     budget = settings.context_tokens
     if settings.evidence == "sentences" and question:
 
-        chosen = evidence.select(question, selected, settings, budget, compared)
+        chosen = evidence.select(question, selected, settings, budget, focus)
         return "\n\n".join(
             prompts.render("source", number=s.number, title=neutralise(s.title),
                            text=neutralise(chosen.get(s.number) or s.text))

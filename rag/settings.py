@@ -195,10 +195,15 @@ class Settings(BaseSettings):
         default=0.7, ge=0.0, le=1.0,
         description="share of the evidence budget the best-ranked paper may fill first "
                     "(rag/evidence.py)")
-    comparison_side_tokens: int = Field(
+    focus_tokens: int = Field(
         default=320, ge=0, le=2000,
-        description="tokens of evidence each paper a comparison names may fill first, the "
-                    "budget growing to fit them (rag/evidence.py); 0: as any question")
+        description="tokens of evidence each paper in focus (the sides of a comparison, or the "
+                    "top two when retrieval cannot tell them apart) may fill first, the budget "
+                    "growing to fit them (rag/evidence.py); 0: only the top share")
+    runner_up_gap: float = Field(
+        default=-1.0, le=1.0,
+        description="the runner-up paper is in focus with the best-ranked one when its "
+                    "similarity is within this of the best one's (rag/turns.py); negative: never")
 
     # --- LLM (OpenAI-compatible). Empty base_url = the embedded local server.
     openai_base_url: str | None = Field(

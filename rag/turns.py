@@ -155,15 +155,24 @@ def _plan_from(query: str, sources: list[Source], settings: Settings) -> Plan:
     selected = select_sources(sources, settings, query)
     for i, s in enumerate(selected, start=1):
         s.number = i
-    context = build_context(selected, settings, query, _compared(query, selected, settings)) \
+    context = build_context(selected, settings, query, _focus(query, selected, settings)) \
         if selected else ""
     return Plan(query, selected, sources, context)
 
 
-def _compared(query: str, selected: list[Source], settings: Settings) -> list[int]:
-    """The numbers of the selected papers a comparison names (`compared_among`)."""
-    return [s.number for s in compared_among(query, selected, unique_names(query, settings),
-                                             lambda p: papers_writing(p, settings))]
+def _focus(query: str, selected: list[Source], settings: Settings) -> list[int]:
+    """The numbers of the selected papers whose evidence goes in first (rag/evidence.py): the
+    ones a comparison names (`compared_among`), else the top two when the runner-up's
+    similarity is within ``RAG_RUNNER_UP_GAP`` of the best-ranked paper's (fusion ranked them,
+    but which one the question is about is open), else none."""
+    compared = compared_among(query, selected, unique_names(query, settings),
+                              lambda p: papers_writing(p, settings))
+    if compared:
+        return [s.number for s in compared]
+    gap = settings.runner_up_gap
+    if gap >= 0 and len(selected) > 1 and selected[1].similarity >= selected[0].similarity - gap:
+        return [selected[0].number, selected[1].number]
+    return []
 
 
 def _follow_plan(question: str, prev: Plan, k: int, mode: str | None, settings: Settings,

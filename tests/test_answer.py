@@ -337,5 +337,21 @@ def test_a_comparison_prompt_holds_each_side_whole(fake_settings):
         assert all(sent in plan.context for sent in split_sentences(s.abstract)), s.title
     plain = fresh_plan("What different strategies do WSC-swap and ReliableSwap use to improve "
                        "face swapping?", 5, None,
-                       fake_settings.with_overrides(comparison_side_tokens=0))
+                       fake_settings.with_overrides(focus_tokens=0))
     assert len(plain.context) < len(plan.context)
+
+
+def test_the_runner_up_is_in_focus_only_when_retrieval_cannot_tell(fake_settings):
+    """`RAG_RUNNER_UP_GAP`: the top two papers go in first when the second's similarity is
+    within the gap of the first's; a clear winner, or the setting off, leaves the top share."""
+    from rag.turns import _focus
+
+    def s(n, sim):
+        return Source(number=n, paper_id=f"p{n}", title=f"Paper {n}", score=1 / n,
+                      similarity=sim, abstract="Alpha.")
+
+    close, clear = [s(1, 0.56), s(2, 0.59), s(3, 0.5)], [s(1, 0.62), s(2, 0.53)]
+    on = fake_settings.with_overrides(runner_up_gap=0.05)
+    assert _focus("what is alpha?", close, on) == [1, 2]
+    assert _focus("what is alpha?", clear, on) == []
+    assert _focus("what is alpha?", close, on.with_overrides(runner_up_gap=-1)) == []

@@ -105,17 +105,17 @@ def test_each_side_of_a_comparison_gets_its_whole_abstract(fake_settings):
                            "on the translation suites tried, at equal training cost."),
              _side(3, "Side three halves the latency on phones and tablets, keeping the "
                       "accuracy of the original networks on the usual image benchmarks.")]
-    st = fake_settings.with_overrides(comparison_side_tokens=120)
-    out = evidence.select(QUESTION, sides, st, 150, compared=[2, 3])
+    st = fake_settings.with_overrides(focus_tokens=120)
+    out = evidence.select(QUESTION, sides, st, 150, focus=[2, 3])
     assert "41.5 BLEU" in out[2] and "halves the latency" in out[3]
     assert out[1]  # the paper not compared keeps its best sentence
     used = sum(len(tokenizer()(t.replace(" … ", " "))) for t in out.values())
     assert 150 < used <= 2 * 120  # the budget grew to fit both sides, no further
-    plain = evidence.select(QUESTION, sides, st.with_overrides(comparison_side_tokens=0), 150,
-                            compared=[2, 3])
+    plain = evidence.select(QUESTION, sides, st.with_overrides(focus_tokens=0), 150,
+                            focus=[2, 3])
     assert "41.5 BLEU" not in plain[2] or "halves the latency" not in plain[3]
 
 
 def test_one_named_paper_is_no_comparison(fake_settings):
-    out = evidence.select(QUESTION, [TOP, _other(2), _other(3)], fake_settings, 150, compared=[2])
+    out = evidence.select(QUESTION, [TOP, _other(2), _other(3)], fake_settings, 150, focus=[2])
     assert out == evidence.select(QUESTION, [TOP, _other(2), _other(3)], fake_settings, 150)
