@@ -71,7 +71,8 @@ article articles publication publications research propose proposes proposed met
 approach approaches which what list find show name all any every deal deals address addresses
 discuss discusses involve involves use uses using used about here this these there
 specifically including include includes related concern concerns focus focuses present
-presents introduce introduces each claim claims describe describes other""".split()
+presents introduce introduces each claim claims describe describes other
+i.e e.g etc""".split()
 _stemmer = Stemmer.Stemmer("english")
 _SCAFFOLD_STEMS = set(_stemmer.stemWords(_SCAFFOLD))
 

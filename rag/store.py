@@ -56,6 +56,8 @@ def changed() -> None:
 def generation() -> int:
     """How many times this process has changed an index (`changed`)."""
     return _generation
+
+
 SQLITE_FILE = "chroma.sqlite3"
 
 

@@ -37,6 +37,14 @@ def test_search_query_drops_the_scaffolding():
     assert listing.search_query("Which papers?") == "Which papers?"
 
 
+def test_search_query_drops_latin_abbreviations():
+    """"i.e." and "e.g." introduce the topic's gloss; as words they match every abstract that
+    writes them."""
+    assert listing.search_query("Which papers deal with active learning, i.e. choosing which "
+                                "examples to label, e.g. by query?") == \
+        "active learning choosing examples label query"
+
+
 def _src(n, title, abstract, sim):
     return Source(n, f"p{n}", title, 0.1, sim, abstract=abstract)
 
