@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from rag import quantities
 from rag.markers import LEADING_CITATION, name_markers, tidy
-from rag.names import names_in, source_names
+from rag.names import names_in, singular_name, source_names
 from rag.thresholds import ATTACH_COVERAGE, MIN_COVERAGE, REPOINT_MARGIN
 from rag.types import Citation, Source
 
@@ -208,18 +208,13 @@ def support(body: str, cited: list[Source], question: str = ""
     return bad_nums, bad_terms, word_coverage(body, text, question)
 
 
-#: A name's plural: "SDEs", "GANs", "ResNets" — the name with a lower-case "s" after its last
-#: capital or digit.
-_PLURAL_TERM = re.compile(r"^(.*[A-Z0-9])s$")
-
-
 def _term_in(term: str, low: str) -> bool:
     """Whether the lower-cased source text ``low`` writes ``term``, or its singular when the
     answer writes it in the plural: a paper about "a reverse-time SDE" backs "SDEs"."""
     if term.lower() in low:
         return True
-    m = _PLURAL_TERM.match(term)
-    return m is not None and re.search(rf"\b{re.escape(m.group(1).lower())}\b", low) is not None
+    one = singular_name(term)
+    return one is not None and re.search(rf"\b{re.escape(one.lower())}\b", low) is not None
 
 
 def cited_numbers(text: str) -> list[int]:

@@ -13,7 +13,7 @@ from rag import sentences, store
 from rag.bm25 import BM25
 from rag.chunk_vectors import ChunkVectors
 from rag.errors import IndexNotFound
-from rag.names import mentions, named_terms, normalised, title_name
+from rag.names import mentions, named_terms, normalised, singular_name, title_name
 from rag.settings import Settings
 
 
@@ -90,7 +90,8 @@ class IndexView:
         return self._with[name]
 
     def papers_mentioning(self, name: str) -> int:
-        return len(self.papers_with(name))
+        """How many papers write ``name``, or its singular when it is a plural."""
+        return len(self._with_singular(name))
 
     def papers_writing(self, phrase: str) -> int:
         """Papers whose title or abstract writes ``phrase`` loosely (`normalised`); cached,
@@ -103,7 +104,13 @@ class IndexView:
     def unique_names(self, question: str) -> set[str]:
         """Names in the question (acronyms, coined words, titles' names) found in one paper."""
         names = named_terms(question) | {n for n in self.title_names if mentions(question, n)}
-        return {n for n in names if len(self.papers_with(n)) == 1}
+        return {n for n in names if len(self._with_singular(n)) == 1}
+
+    def _with_singular(self, name: str) -> frozenset[str]:
+        """`papers_with` the name, and with its singular when it is a plural: "GPUs" in one
+        abstract names no paper when others write "a GPU"."""
+        one = singular_name(name)
+        return self.papers_with(name) | self.papers_with(one) if one else self.papers_with(name)
 
     def bm25(self) -> BM25 | None:
         with self._bm25_lock:

@@ -34,6 +34,17 @@ def _authors(question: str) -> set[str]:
     return {w for m in _AUTHOR.finditer(question) for w in re.findall(r"[A-Z][\w\-]+", m[1])}
 
 
+#: A name in the plural: "GPUs", "CNNs", "T5s" — a lower-case "s" after a final capital or
+#: digit.
+_PLURAL_NAME = re.compile(r"^(.*[A-Z0-9])s$")
+
+
+def singular_name(name: str) -> str | None:
+    """"GPUs" → "GPU"; None for a name that is not a plural ("MLTI", "AdEMAMix")."""
+    m = _PLURAL_NAME.match(name)
+    return m.group(1) if m else None
+
+
 def named_terms(question: str) -> set[str]:
     """Names a question asks about: acronyms and coined words (MLTI, AdEMAMix, GPT-4, ResNet50),
     i.e. two or more capitals, or letters mixed with digits."""
@@ -99,6 +110,9 @@ def absent(names: set[str], collection_text: str, by_parts: bool = True) -> list
             return True
         # "GPT-style", "BERT-like", "one-step-GD": a name joined to plain words describes by
         # that name; the collection writing the name is enough.
+        one = singular_name(name)  # "GPUs" where the papers write "a GPU"
+        if one and found(one):
+            return True
         parts = name.split("-")
         named = [p for p in parts if not (p.isalpha() and p.islower())]
         return by_parts and 0 < len(named) < len(parts) and all(found(p) for p in named)

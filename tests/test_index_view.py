@@ -87,3 +87,29 @@ def test_the_embedder_check_still_runs_within_the_interval(empty_settings, tmp_p
     assert other.embedder_id != empty_settings.embedder_id
     with pytest.raises(RagError, match="rebuild"):
         index_view.get_index(other)
+
+
+def test_a_plural_name_is_not_unique_when_other_papers_write_its_singular(empty_settings,
+                                                                          tmp_path):
+    """One abstract writes "GPUs", two others "a GPU": "GPUs" singles out no paper (it used to
+    put that paper first for "… meta-factorization report on GPUs?"), and it counts as written
+    by all three."""
+    f = tmp_path / "c.jsonl"
+    f.write_text("".join(json.dumps(p) + "\n" for p in [
+        {"title": "Paper one", "abstract": "We train on eight GPUs."},
+        {"title": "Paper two", "abstract": "It runs on a GPU."},
+        {"title": "Paper three", "abstract": "One GPU suffices. MLTIs are new."}]))
+    ingest(f)
+    view = index_view.get_index(empty_settings)
+    assert view.unique_names("What speedup does it report on GPUs?") == set()
+    assert view.papers_mentioning("GPUs") == 3 and view.papers_mentioning("GPU") == 2
+    assert view.unique_names("How fast are MLTIs?") == {"MLTIs"}  # its singular: nowhere
+
+
+def test_singular_names_and_absent_plurals():
+    from rag.names import absent, normalised, singular_name
+
+    assert [singular_name(n) for n in ("GPUs", "CNNs", "T5s", "MLTI", "AdEMAMix", "Bus")] \
+        == ["GPU", "CNN", "T5", None, None, None]
+    text = normalised("We train a CNN on one GPU.")
+    assert absent({"CNNs", "GPUs", "TPUs"}, f" {text} ") == ["TPUs"]
