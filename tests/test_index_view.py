@@ -30,25 +30,17 @@ def _titles(settings) -> set[str]:
     return {c.title for c in index_view.get_index(settings).chunks.values()}
 
 
-def test_look_ups_within_the_interval_do_not_ask_the_store(empty_settings, tmp_path, counted,
-                                                           monkeypatch):
-    monkeypatch.setattr(index_view, "RECHECK_SECONDS", 3600)
+@pytest.mark.parametrize("seconds, asks", [(3600, 0), (0, 3)])
+def test_the_store_is_asked_only_once_the_interval_passed(empty_settings, tmp_path, counted,
+                                                          monkeypatch, seconds, asks):
+    """Within the interval no look-up asks the store; past it each one does, and an unchanged
+    collection keeps the same view."""
+    monkeypatch.setattr(index_view, "RECHECK_SECONDS", seconds)
     ingest(_corpus(tmp_path, "Paper one"))
     first = index_view.get_index(empty_settings)
     asked = len(counted)
-    assert all(index_view.get_index(empty_settings) is first for _ in range(20))
-    assert len(counted) == asked
-
-
-def test_once_the_interval_passed_each_look_up_asks_again(empty_settings, tmp_path, counted,
-                                                          monkeypatch):
-    monkeypatch.setattr(index_view, "RECHECK_SECONDS", 0)
-    ingest(_corpus(tmp_path, "Paper one"))
-    first = index_view.get_index(empty_settings)
-    asked = len(counted)
-    for _ in range(3):
-        assert index_view.get_index(empty_settings) is first  # unchanged: the same view
-    assert len(counted) == asked + 3
+    assert all(index_view.get_index(empty_settings) is first for _ in range(3))
+    assert len(counted) == asked + asks
 
 
 def test_this_process_ingest_is_seen_at_once(empty_settings, tmp_path, monkeypatch):
