@@ -32,7 +32,8 @@ class IndexView:
     """The in-memory side of one collection: chunk records and the BM25 index over them.
 
     Built from Chroma on first use and rebuilt when the collection changes (count or an
-    ingest stamp differs), so BM25 can never drift from the dense store.
+    ingest stamp differs; asked at most once per `RECHECK_SECONDS`, at once after this
+    process's own writes), so BM25 cannot drift from the dense store.
     """
 
     def __init__(self, coll):
