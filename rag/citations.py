@@ -257,6 +257,7 @@ def check(text: str, sources: list[Source], attach_threshold: float = ATTACH_COV
     names_of = source_names(sources)  # once per answer: every sentence is matched against it
     for sent in sentences:
         attach(sent, sources, question, attach_threshold, names_of)
+    sentences = _without_repeats(sentences)
     flagged: list[str] = []
     flagged_terms: list[str] = []
     for sent in sentences:
@@ -274,6 +275,22 @@ def check(text: str, sources: list[Source], attach_threshold: float = ATTACH_COV
     return CheckedAnswer(text=text, citations=cites, refused=not sentences[0].claim,
                          unsupported=unsupported, flagged_numbers=flagged,
                          flagged_terms=flagged_terms)
+
+
+def _without_repeats(sentences: list[Sentence]) -> list[Sentence]:
+    """The sentences but those repeating an earlier one: the same words and numbers, citing no
+    paper the earlier one does not. A small model caught in a loop writes its last sentences
+    again until the token limit (4 of 296 recorded dev answers); the first copy stays."""
+    kept: list[Sentence] = []
+    seen: list[tuple[frozenset[str], tuple[str, ...], set[int]]] = []
+    for sent in sentences:
+        key = (frozenset(content_words(sent.body)), tuple(sorted(numbers_in(sent.body))))
+        if sent.claim and key[0] and any(key[:2] == k[:2] and set(sent.cited) <= k[2]
+                                         for k in seen):
+            continue
+        seen.append((*key, set(sent.cited)))
+        kept.append(sent)
+    return kept
 
 
 def _first_pick(sentences: list[Sentence]) -> int | None:

@@ -120,6 +120,17 @@ def test_a_name_in_the_plural_is_backed_by_the_singular():
     assert check("SMMs scale to 1 billion edges [2].", SOURCES).flagged_terms == ["SMMs"]
 
 
+def test_a_sentence_repeated_word_for_word_is_shown_once():
+    """A model in a loop writes its sentences again; the first copy stays, and a sentence that
+    only looks alike (another number, another paper) is not a repeat."""
+    a = check("SMM routes tokens to 8 experts [1]. GTS scales to 1 billion edges [2]. SMM routes "
+              "tokens to 8 experts [1]. GTS scales to 1 billion edges [2].", SOURCES)
+    assert a.text == "SMM routes tokens to 8 experts [1]. GTS scales to 1 billion edges [2]."
+    b = check("SMM routes tokens to 8 experts [1]. SMM routes tokens to 40 experts [1]. SMM "
+              "routes tokens to 8 experts [1][2].", SOURCES)
+    assert b.text.count("SMM routes tokens") == 3
+
+
 def test_answer_with_no_supported_claim_is_withheld():
     a = check("SMM achieves a BLEU score of 41.0 on WMT14 [1].", SOURCES)
     assert a.refused and a.text == "The papers in this collection don't say."
