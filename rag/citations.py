@@ -282,13 +282,14 @@ def _without_repeats(sentences: list[Sentence]) -> list[Sentence]:
     paper the earlier one does not. A small model caught in a loop writes its last sentences
     again until the token limit (4 of 296 recorded dev answers); the first copy stays."""
     kept: list[Sentence] = []
-    seen: list[tuple[frozenset[str], tuple[str, ...], set[int]]] = []
+    # (content words, numbers) -> the papers each earlier sentence with them cites
+    seen: dict[tuple[frozenset[str], tuple[str, ...]], list[set[int]]] = {}
     for sent in sentences:
         key = (frozenset(content_words(sent.body)), tuple(sorted(numbers_in(sent.body))))
-        if sent.claim and key[0] and any(key[:2] == k[:2] and set(sent.cited) <= k[2]
-                                         for k in seen):
+        cited = set(sent.cited)
+        if sent.claim and key[0] and any(cited <= earlier for earlier in seen.get(key, [])):
             continue
-        seen.append((*key, set(sent.cited)))
+        seen.setdefault(key, []).append(cited)
         kept.append(sent)
     return kept
 

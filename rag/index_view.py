@@ -153,7 +153,7 @@ def get_index(settings: Settings) -> IndexView:
     key = (str(settings.chroma_dir), settings.chroma_host, settings.collection)
     with _cache_lock:
         idx = _cache.get(key)
-        if idx is not None and idx.checked == (store.generation(), idx.checked[1]) \
+        if idx is not None and idx.checked[0] == store.generation() \
                 and time.monotonic() - idx.checked[1] < RECHECK_SECONDS:
             store.check_embed_model(idx.coll, settings)
             return idx
@@ -168,8 +168,7 @@ def get_index(settings: Settings) -> IndexView:
             coll = store.reopen(settings)
         if coll.count() == 0:
             raise IndexNotFound("The index is empty; run `rag ingest`.")
-        idx = IndexView(coll)
-        idx.checked = (store.generation(), time.monotonic())
+        idx = IndexView(coll)  # checked as of now (its __init__)
         _cache[key] = idx
     return idx
 
